@@ -1,0 +1,42 @@
+"""Making text from targets safe to show.
+
+Banners, titles and headers come from machines we do not control. Before they reach a terminal,
+a CSV cell or any report they pass through :func:`printable`, which keeps them readable and
+inert: control characters (ANSI escapes, NULs, bidi overrides) become visible ``\\xNN`` /
+``\\uNNNN`` escapes, and the length is capped.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+__all__ = ["csv_cell", "printable"]
+
+_MAX = 512
+
+
+def printable(text: str, limit: int = _MAX) -> str:
+    """Return ``text`` with every control or format character escaped, cut to ``limit`` chars.
+
+    Categories Cc (controls: ESC, NUL, DEL, C1) and Cf (format: bidi overrides, zero-width
+    joiners) are escaped; everything else is kept. Never raises.
+    """
+    out: list[str] = []
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf") and char != " ":
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    result = "".join(out)
+    return result if len(result) <= limit else result[: limit - 1] + "…"
+
+
+def csv_cell(text: str) -> str:
+    """Return ``text`` made :func:`printable` and safe from spreadsheet formula injection.
+
+    A cell starting with ``=``, ``+``, ``-``, ``@`` (or a tab/CR, already escaped) is prefixed
+    with ``'`` so spreadsheet programs show it as text (OWASP "CSV injection").
+    """
+    cell = printable(text)
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@") else cell
