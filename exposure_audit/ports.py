@@ -1,0 +1,78 @@
+"""Port sets: the grammar of ``-p/--ports`` and the default Synology port set (a data file)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+from .errors import PortSpecError
+
+__all__ = ["PortSet", "default_ports", "parse_ports", "port_service_name"]
+
+_ITEM = re.compile(r"^(?:(?P<proto>[TtUu]):)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
+_MAX_PORTS = 65_535
+
+
+@dataclass(frozen=True)
+class PortSet:
+    """TCP and UDP ports, each sorted and unique."""
+
+    tcp: tuple[int, ...] = ()
+    udp: tuple[int, ...] = ()
+
+    def nmap_spec(self, *, udp: bool) -> str:
+        """Return the value for nmap's ``-p``: digits, commas and ``T:``/``U:`` only."""
+        parts = [f"T:{','.join(map(str, self.tcp))}"] if self.tcp else []
+        if udp and self.udp:
+            parts.append(f"U:{','.join(map(str, self.udp))}")
+        return ",".join(parts)
+
+    def describe(self) -> str:
+        tcp = ",".join(map(str, self.tcp)) or "-"
+        udp = ",".join(map(str, self.udp)) or "-"
+        return f"tcp {tcp}; udp {udp}"
+
+
+def parse_ports(text: str) -> PortSet:
+    """Parse ``22,80,5000-5001,U:161`` (items default to TCP; ``T:``/``U:`` choose).
+
+    Raises :class:`PortSpecError` naming the bad item for anything else: ports outside
+    1-65535, reversed ranges, empty items, stray characters.
+    """
+    tcp: set[int] = set()
+    udp: set[int] = set()
+    for raw in text.split(","):
+        match = _ITEM.match(raw.strip())
+        if not match:
+            raise PortSpecError(f"bad port item {raw!r} in {text!r} (expected N, N-M, T:N or U:N)")
+        low = int(match["low"])
+        high = int(match["high"] or low)
+        if not 1 <= low <= high <= _MAX_PORTS:
+            raise PortSpecError(f"bad port range {raw!r} in {text!r} (ports are 1-65535, low-high)")
+        (udp if (match["proto"] or "t").lower() == "u" else tcp).update(range(low, high + 1))
+    return PortSet(tuple(sorted(tcp)), tuple(sorted(udp)))
+
+
+@cache
+def _port_table() -> dict[tuple[str, int], dict[str, object]]:
+    text = resources.files("exposure_audit.data").joinpath("ports.json").read_text("utf-8")
+    rows: list[dict[str, object]] = json.loads(text)["ports"]
+    return {(str(r["protocol"]), int(str(r["port"]))): r for r in rows}
+
+
+def default_ports() -> PortSet:
+    """The default scan set: DSM management 5000/5001 and the Synology service ports."""
+    rows = [r for r in _port_table().values() if r["default"]]
+    return PortSet(
+        tuple(sorted(int(str(r["port"])) for r in rows if r["protocol"] == "tcp")),
+        tuple(sorted(int(str(r["port"])) for r in rows if r["protocol"] == "udp")),
+    )
+
+
+def port_service_name(protocol: str, port: int) -> str:
+    """The usual Synology service on ``port``, or ``""`` when the data file does not know it."""
+    row = _port_table().get((protocol, port))
+    return str(row["service"]) if row else ""

@@ -1,0 +1,331 @@
+"""Renderers: a :class:`~exposure_audit.report.Report` to text, in table, JSON or CSV form.
+
+Pure functions. Every string that came from a target (titles, banners, server headers, and the
+evidence built from them) goes through :func:`~exposure_audit.text.printable` (table) or
+:func:`~exposure_audit.text.csv_cell` (CSV) before output; JSON escapes everything non-ASCII.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from typing import Any
+
+from tabulate import tabulate
+
+from .findings import Finding
+from .observations import HostObservation, NameResolution, ServiceObservation
+from .report import HostReport, Report
+from .text import csv_cell, printable
+
+__all__ = ["FORMATS", "SCHEMA", "render", "render_csv", "render_json", "render_table", "to_dict"]
+
+SCHEMA = "exposure-audit/1"
+
+
+def _iso(value: Any) -> str:
+    return str(value.isoformat().replace("+00:00", "Z"))
+
+
+def _service_dict(service: ServiceObservation) -> dict[str, Any]:
+    http = service.http
+    dsm = service.dsm
+    tls = service.tls
+    return {
+        "port": service.port,
+        "protocol": service.protocol,
+        "state": service.state,
+        "service": service.service,
+        "product": service.product,
+        "version": service.version,
+        "banner": service.banner,
+        "http": None
+        if http is None
+        else {
+            "scheme": http.scheme,
+            "status_code": http.status_code,
+            "server": http.server,
+            "title": http.title,
+            "redirects": [
+                {"from": r.from_url, "location": r.location, "status_code": r.status_code}
+                for r in http.redirects
+            ],
+            "srm": http.srm,
+        },
+        "tls": None
+        if tls is None
+        else {
+            "subject": tls.subject,
+            "issuer": tls.issuer,
+            "not_before": _iso(tls.not_before),
+            "not_after": _iso(tls.not_after),
+            "self_signed": tls.self_signed,
+            "synology_default": tls.synology_default,
+            "subject_alt_names": list(tls.subject_alt_names),
+            "sha256": tls.sha256,
+        },
+        "dsm": None
+        if dsm is None
+        else {
+            "version": dsm.version,
+            "build": dsm.build,
+            "update": dsm.update,
+            "model": dsm.model,
+            "markers": list(dsm.markers),
+            "version_source": dsm.version_source,
+        },
+    }
+
+
+def _finding_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "id": finding.id,
+        "rule": finding.rule,
+        "severity": finding.severity.label,
+        "address": finding.address,
+        "port": finding.port,
+        "protocol": finding.protocol,
+        "title": finding.title,
+        "evidence": finding.evidence,
+        "remediation": finding.remediation,
+        "severity_reason": finding.severity_reason,
+    }
+
+
+def _reported_services(host: HostObservation) -> list[ServiceObservation]:
+    return [s for s in host.services if s.state != "closed"]
+
+
+def _host_dict(host: HostReport) -> dict[str, Any]:
+    obs = host.observation
+    return {
+        "address": obs.address,
+        "family": obs.family.value,
+        "hostnames": list(obs.hostnames),
+        "grade": host.grade.value,
+        "status": obs.status.value,
+        "services": [_service_dict(s) for s in _reported_services(obs)],
+        "findings": [_finding_dict(f) for f in host.findings],
+        "errors": list(obs.errors),
+        "notes": list(obs.notes),
+        "attempts": [
+            {"probe": a.probe, "status": a.status.value, "port": a.port, "reason": a.reason}
+            for a in obs.attempts
+            if a.status.value != "completed" or a.reason
+        ],
+    }
+
+
+def _name_notes(name: NameResolution) -> list[str]:
+    notes = []
+    if not name.errors:
+        if not name.ipv4:
+            notes.append("no A (IPv4) record")
+        if not name.ipv6:
+            notes.append("no AAAA (IPv6) record")
+    if name.synology_domain:
+        notes.append(f"Synology DDNS/QuickConnect domain ({name.synology_domain})")
+    return notes
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The versioned JSON document (``"schema": "exposure-audit/1"``; docs/report-schema.md)."""
+    return {
+        "schema": SCHEMA,
+        "tool": {"name": "exposure-audit", "version": report.tool_version},
+        "started_at": _iso(report.started_at),
+        "finished_at": _iso(report.finished_at),
+        "complete": report.complete,
+        "summary": {
+            "grade": report.grade.value,
+            "hosts": len(report.hosts),
+            "hosts_incomplete": len(report.incomplete_hosts()),
+            "findings": report.severity_counts(),
+            "names": len(report.names),
+            "skipped": len(report.skipped),
+        },
+        "ports": {"tcp": list(report.ports.tcp), "udp": list(report.ports.udp)},
+        "names": [
+            {
+                "name": n.name,
+                "ipv4": list(n.ipv4),
+                "ipv6": list(n.ipv6),
+                "cname_chain": list(n.cname_chain),
+                "errors": list(n.errors),
+                "synology_domain": n.synology_domain,
+                "notes": _name_notes(n),
+            }
+            for n in report.names
+        ],
+        "skipped": [
+            {"address": s.address, "name": s.name, "reason": s.reason} for s in report.skipped
+        ],
+        "hosts": [_host_dict(h) for h in report.hosts],
+        "errors": list(report.errors),
+        "notes": list(report.notes),
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=True) + "\n"
+
+
+_CSV_COLUMNS = (
+    "address",
+    "hostnames",
+    "port",
+    "protocol",
+    "rule",
+    "severity",
+    "title",
+    "evidence",
+    "remediation",
+    "id",
+    "host_grade",
+    "host_status",
+)
+
+
+def render_csv(report: Report) -> str:
+    """One row per finding; cells are made inert for spreadsheets (no formula injection)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(_CSV_COLUMNS)
+    for host in report.hosts_by_risk():
+        obs = host.observation
+        for f in host.findings:
+            row = (
+                f.address,
+                " ".join(obs.hostnames),
+                str(f.port),
+                f.protocol,
+                f.rule,
+                f.severity.label,
+                f.title,
+                f.evidence,
+                f.remediation,
+                f.id,
+                host.grade.value,
+                obs.status.value,
+            )
+            writer.writerow([csv_cell(cell) for cell in row])
+    return out.getvalue()
+
+
+def _service_row(service: ServiceObservation) -> list[str]:
+    http = service.http
+    what = service.service
+    if http is not None:
+        what = http.scheme + (f" ({http.server})" if http.server else "")
+    product = " ".join(p for p in (service.product, service.version) if p)
+    if http is not None and http.title:
+        product = product or f"title: {http.title}"
+    dsm = service.dsm
+    dsm_text = ""
+    if dsm is not None:
+        dsm_text = " ".join(
+            p
+            for p in (
+                dsm.version or "DSM",
+                f"build {dsm.build}" if dsm.build is not None else "",
+                f"Update {dsm.update}" if dsm.update is not None else "",
+                dsm.model or "",
+            )
+            if p
+        )
+    return [
+        f"{service.port}/{service.protocol}",
+        service.state,
+        printable(what, 60),
+        printable(product, 60),
+        printable(dsm_text, 60),
+    ]
+
+
+def _host_block(host: HostReport) -> str:
+    obs = host.observation
+    names = f" ({', '.join(obs.hostnames)})" if obs.hostnames else ""
+    lines = [
+        f"== {obs.address}{names}  [{obs.family.value}]  grade {host.grade.value}  "
+        f"{obs.status.value}"
+    ]
+    services = _reported_services(obs)
+    if services:
+        lines.append(
+            tabulate(
+                [_service_row(s) for s in services],
+                headers=["port", "state", "service", "product / title", "DSM"],
+                tablefmt="simple",
+            )
+        )
+    else:
+        lines.append("   no open ports found")
+    if host.findings:
+        rows = [
+            [
+                f.severity.label.upper(),
+                f.rule,
+                f"{f.port}/{f.protocol}" if f.port else "-",
+                printable(f.title),
+                printable(f.evidence),
+            ]
+            for f in sorted(host.findings, key=lambda f: (-f.severity, f.rule, f.port))
+        ]
+        lines.append("")
+        lines.append(
+            tabulate(
+                rows,
+                headers=["severity", "rule", "port", "finding", "evidence"],
+                tablefmt="simple",
+                maxcolwidths=[None, None, None, 40, 60],
+            )
+        )
+        lines.append("")
+        lines.append("   remediation:")
+        seen: dict[str, str] = {}
+        for f in host.findings:
+            seen.setdefault(f.rule, f.remediation)
+        lines.extend(f"   {rule}: {text}" for rule, text in seen.items())
+    for error in obs.errors:
+        lines.append(f"   ! {printable(error)}")
+    for note in obs.notes:
+        lines.append(f"   note: {printable(note)}")
+    return "\n".join(lines)
+
+
+def render_table(report: Report) -> str:
+    """The terminal report: a summary line, then each host worst first."""
+    counts = ", ".join(f"{k} {v}" for k, v in report.severity_counts().items() if v) or "none"
+    incomplete = len(report.incomplete_hosts())
+    head = [
+        f"exposure-audit {report.tool_version}: grade {report.grade.value}, "
+        f"{len(report.hosts)} hosts ({incomplete} incomplete), findings: {counts}",
+        f"ports: {report.ports.describe()}",
+    ]
+    if not report.complete:
+        head.append("RUN INCOMPLETE: the run was cut short; what was found is below")
+    for name in report.names:
+        addrs = ", ".join(name.addresses) or "no address"
+        chain = f" via {' -> '.join(name.cname_chain)}" if name.cname_chain else ""
+        extra = "; ".join(list(name.errors) + _name_notes(name))
+        head.append(f"name {name.name}{chain}: {addrs}" + (f" ({extra})" if extra else ""))
+    for skipped in report.skipped:
+        head.append(f"skipped {skipped.address} ({skipped.name}): {skipped.reason}")
+    for error in report.errors:
+        head.append(f"error: {printable(error)}")
+    blocks = [_host_block(h) for h in report.hosts_by_risk()]
+    return "\n".join(head) + "\n\n" + "\n\n".join(blocks) + "\n"
+
+
+FORMATS: dict[str, Callable[[Report], str]] = {
+    "table": render_table,
+    "json": render_json,
+    "csv": render_csv,
+}
+
+
+def render(report: Report, fmt: str) -> str:
+    """Render in ``fmt`` (a key of :data:`FORMATS`); ``KeyError`` for an unknown format."""
+    return FORMATS[fmt](report)
