@@ -290,6 +290,12 @@ def _host_block(host: HostReport) -> str:
         lines.extend(f"   {rule}: {text}" for rule, text in seen.items())
     for error in obs.errors:
         lines.append(f"   ! {printable(error)}")
+    for attempt in obs.attempts:
+        if attempt.status.value in ("timed_out", "error"):
+            port = f" on port {attempt.port}" if attempt.port else ""
+            lines.append(
+                f"   ! {attempt.probe} {attempt.status.value}{port}: {printable(attempt.reason)}"
+            )
     for note in obs.notes:
         lines.append(f"   note: {printable(note)}")
     return "\n".join(lines)
