@@ -275,7 +275,7 @@ def _cmd_scan(args: argparse.Namespace, fail_on: Severity | None) -> int:
 
 
 def _print_dry_run(plan: TargetPlan, settings: AuditSettings) -> None:
-    print(f"{len(plan.addresses)} addresses, {len(plan.hostnames)} names to resolve")
+    print(f"{len(plan.addresses)} address(es), {len(plan.hostnames)} name(s) to resolve")
     for address in plan.addresses:
         print(f"address {address}")
     for name in plan.hostnames:
@@ -355,13 +355,30 @@ def _progress(args: argparse.Namespace, stream: TextIO = sys.stderr) -> Progress
     return RichProgress(stream)
 
 
+# The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a
+# Synology DDNS name, a name with no AAAA record, and one that does not exist.
+_DEMO_NAMES = (
+    "nas.example.net",
+    "dsm7.example.net",
+    "diskstation.myds.me",
+    "www.example.net",
+    "v4only.example.net",
+    "gone.example.net",
+)
+
+
 def _cmd_demo(args: argparse.Namespace, fail_on: Severity | None) -> int:
     from .lab import demo_lab
 
-    with demo_lab() as lab:
+    lab = demo_lab()
+    try:
+        lab.start()
+    except OSError as exc:
+        raise RunError(f"the demo lab could not start: {exc}") from None
+    try:
         for line in lab.skipped:
             print(f"demo lab: not started: {line}", file=sys.stderr)
-        targets = [h.address for h in lab.hosts] + list(lab.names)
+        targets = [h.address for h in lab.hosts] + list(_DEMO_NAMES)
         plan = plan_targets([parse_item(t, "demo lab") for t in targets], allow_private=True)
         settings = AuditSettings(ports=default_ports(), host_timeout=30.0)
         auditor = Auditor(
@@ -373,5 +390,7 @@ def _cmd_demo(args: argparse.Namespace, fail_on: Severity | None) -> int:
             progress=_progress(args),
         )
         code = _execute(auditor, args, None)
+    finally:
+        lab.stop()
     # The demo lab is vulnerable on purpose: the demo succeeds when the audit ran.
     return code if code == EXIT_RUN else EXIT_OK

@@ -36,6 +36,7 @@ from ..observations import HttpObservation, ProbeAttempt, ProbeStatus, Redirect,
 
 __all__ = ["HttpProbeSettings", "PortFingerprint", "fingerprint_port", "make_client"]
 
+_LEGACY_LOGIN = "/webman/index.cgi"
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
@@ -174,6 +175,13 @@ class _Session:
         pages, redirects = await self._follow(first)
         landing = pages[-1].response
         responses = [p.response for p in pages]
+        if not any(markers_in(r) for r in responses) and _LEGACY_LOGIN not in _paths(pages):
+            # DSM 4.x may answer "/" with a script redirect that carries no marker; its login
+            # page lives at /webman/index.cgi. One extra GET per web port covers it.
+            legacy = await self.get(first.scheme, _LEGACY_LOGIN)
+            if isinstance(legacy, _Fetched):
+                pages.append(legacy)
+                responses.append(legacy.response)
         if any(markers_in(r) for r in responses):
             extra = await asyncio.gather(
                 *(self.get(first.scheme, p) for p in DSM_PROBE_PATHS if p not in _paths(pages))

@@ -1,0 +1,28 @@
+"""``exposure-audit demo``: starts the lab, audits it, prints a graded report, stops the lab."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_the_demo_prints_a_graded_report_of_the_lab() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "exposure_audit", "demo", "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["summary"]["grade"] == "F"
+    grades = {h["address"]: h["grade"] for h in doc["hosts"]}
+    assert grades["127.77.0.10"] == "F"
+    assert grades["127.77.0.70"] == "A"
+    # The lab is stopped afterwards: its ports are free again.
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.77.0.10", 5000))
