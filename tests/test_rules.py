@@ -208,3 +208,11 @@ def test_finding_ids_depend_only_on_rule_address_protocol_and_port() -> None:
     ids_b = {f.rule: f.id for f in b}
     assert ids_a["DSM001"] == ids_b["DSM001"] == finding_id("DSM001", ADDRESS, "tcp", 5000)
     assert ids_a["DSM001"] != finding_id("DSM001", ADDRESS, "tcp", 5001)
+
+
+def test_docs_describe_every_rule() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "docs" / "rules.md").read_text()
+    for rule in RULES.values():
+        assert f"## {rule.id}: {rule.title}" in text
