@@ -61,7 +61,11 @@ def sample_report() -> Report:
         hostnames=("nas.example.net",),
         services=(
             ServiceObservation(
-                5000, "tcp", "open", "http", http=HttpObservation("http", 200, "nginx", "x", dsm=dsm)
+                5000,
+                "tcp",
+                "open",
+                "http",
+                http=HttpObservation("http", 200, "nginx", "x", dsm=dsm),
             ),
             ServiceObservation(
                 5001,
@@ -80,7 +84,11 @@ def sample_report() -> Report:
         family=AddressFamily.IPV6,
         services=(
             ServiceObservation(
-                80, "tcp", "open", "http", http=HttpObservation("http", 200, HOSTILE_TITLE, HOSTILE_TITLE)
+                80,
+                "tcp",
+                "open",
+                "http",
+                http=HttpObservation("http", 200, HOSTILE_TITLE, HOSTILE_TITLE),
             ),
             ServiceObservation(21, "tcp", "open", "ftp", HOSTILE_TITLE),
         ),
@@ -91,7 +99,9 @@ def sample_report() -> Report:
         HostReport(
             nas,
             (
-                _finding("DSM001", Severity.CRITICAL, "198.51.100.7", 5000, "DSM 4.3-3810 over HTTP"),
+                _finding(
+                    "DSM001", Severity.CRITICAL, "198.51.100.7", 5000, "DSM 4.3-3810 over HTTP"
+                ),
                 _finding("DSM003", Severity.CRITICAL, "198.51.100.7", 5000, "SynoLocker"),
                 _finding("SVC001", Severity.CRITICAL, "198.51.100.7", 23, "Telnet"),
                 _finding("TLS001", Severity.LOW, "198.51.100.7", 5001, "default cert"),
@@ -115,8 +125,6 @@ def sample_report() -> Report:
             NameResolution("gone.example.net", errors=("NXDOMAIN: the name does not exist",)),
             NameResolution("home.myds.me", ("192.168.1.10",), synology_domain="myds.me"),
         ),
-        skipped=(
-            SkippedAddress("192.168.1.10", "home.myds.me", "not a public address: private"),
-        ),
+        skipped=(SkippedAddress("192.168.1.10", "home.myds.me", "not a public address: private"),),
         notes=("UDP ports 161 skipped: UDP scanning needs root",),
     )

@@ -59,9 +59,7 @@ def listeners() -> Iterator[dict[int, socket.socket]]:
 
 def test_discovery_finds_open_and_closed_ports(listeners: dict[int, socket.socket]) -> None:
     result = asyncio.run(
-        NmapScanner().discover(
-            [ADDRESS], parse_ports("2222,4455,4456"), udp=False, host_timeout=30
-        )
+        NmapScanner().discover([ADDRESS], parse_ports("2222,4455,4456"), udp=False, host_timeout=30)
     )[ADDRESS]
     states = {s.port: s.state for s in result.services}
     assert states == {2222: "open", 4455: "open", 4456: "closed"}
