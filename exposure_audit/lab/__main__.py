@@ -1,0 +1,92 @@
+"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]} [--network CIDR]``: run a lab in
+the foreground.
+
+Prints one JSON line (``resolver``, ``hosts`` with ``name``, ``address``, ``ports`` actually
+listening, ``expect_grade``, ``expect_dsm``, and ``skipped``), then ``ready``, and serves until
+SIGTERM, SIGINT or end of standard input (a parent holding a pipe to stdin stops the lab by
+closing it; pass ``--ignore-stdin`` when stdin is /dev/null). Exit status 0 on a clean stop,
+1 when the lab could not start (the reason on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from .catalog import bench_lab, corpus_lab, demo_lab
+from .runtime import Lab
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m exposure_audit.lab", description="Run a built-in lab on loopback."
+    )
+    parser.add_argument("lab", choices=("demo", "corpus", "bench"))
+    parser.add_argument("--count", type=int, default=254, help="bench: hosts 1-254")
+    parser.add_argument(
+        "--network",
+        help="another loopback /24 for the hosts (default: demo 127.77.0.0/24, corpus "
+        "127.78.0.0/24, bench 127.88.0.0/24); the demo then drops its [::1] side",
+    )
+    parser.add_argument(
+        "--ignore-stdin", action="store_true", help="do not stop at end of standard input"
+    )
+    return parser.parse_args(argv)
+
+
+def _build(args: argparse.Namespace) -> Lab:
+    if args.lab == "demo":
+        return demo_lab(args.network, None) if args.network else demo_lab()
+    if args.lab == "corpus":
+        return corpus_lab(args.network) if args.network else corpus_lab()
+    return bench_lab(args.count, args.network) if args.network else bench_lab(args.count)
+
+
+def _watch_stdin(done: threading.Event) -> None:
+    # os.read returns what is there (no line buffering) and b"" only at end of input.
+    with contextlib.suppress(OSError, ValueError):
+        while os.read(sys.stdin.fileno(), 4096):
+            pass
+    done.set()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the lab named in ``argv`` until told to stop; the process exit status."""
+    args = _parse(argv)
+    try:
+        lab = _build(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        lab.start()
+    except (OSError, RuntimeError) as exc:
+        print(f"error: the lab could not start: {exc}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps(lab.describe()), flush=True)
+        print("ready", flush=True)
+        if not args.ignore_stdin:
+            threading.Thread(target=_watch_stdin, args=(done,), daemon=True).start()
+        while not done.wait(0.5):
+            pass  # wake up regularly so signal handlers run promptly
+    finally:
+        lab.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
