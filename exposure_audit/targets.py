@@ -245,9 +245,10 @@ def plan_targets(
     for spec in targets:
         if spec.kind is TargetKind.HOSTNAME:
             continue
-        reason = _network_reason(spec.network) if spec.kind is TargetKind.NETWORK else (
-            non_global_reason(ipaddress.ip_address(spec.value))
-        )
+        if spec.kind is TargetKind.NETWORK:
+            reason = _network_reason(spec.network)
+        else:
+            reason = non_global_reason(ipaddress.ip_address(spec.value))
         if reason and not allow_private:
             raise TargetError(
                 spec.where,
