@@ -11,6 +11,7 @@ bodies are inflated with a cap too, so a hostile server cannot exhaust memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import re
 import ssl
@@ -91,9 +92,7 @@ async def fingerprint_port(
     failures are reported in the returned attempt."""
     settings = settings or HttpProbeSettings()
     session = _Session(client, address, port, hostname, settings)
-    tls_try, plain_try = await asyncio.gather(
-        session.get("https", "/", identify=True), session.get("http", "/", identify=True)
-    )
+    tls_try, plain_try = await session.identify()
     chosen = tls_try if isinstance(tls_try, _Fetched) else plain_try
     if not isinstance(chosen, _Fetched):
         reason = f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
@@ -143,6 +142,27 @@ class _Session:
 
     def url(self, scheme: str, path: str) -> str:
         return f"{scheme}://{self.authority}{path}"
+
+    async def identify(self) -> tuple[_Fetched | str, _Fetched | str]:
+        """Speak TLS and plain HTTP at once; return (TLS result, plain result).
+
+        The first conclusive answer settles it and the other attempt is dropped (a plain HTTP
+        server may leave a TLS ClientHello hanging until the timeout, and the other way round):
+        a TLS response wins at once; a plain response wins unless it is a 400, which is what
+        TLS servers say to plain HTTP ("plain HTTP request was sent to HTTPS port").
+        """
+        tls = asyncio.create_task(self.get("https", "/", identify=True))
+        plain = asyncio.create_task(self.get("http", "/", identify=True))
+        pending: set[asyncio.Task[_Fetched | str]] = {tls, plain}
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if tls in done and isinstance(tls.result(), _Fetched):
+                await _drop(plain)
+                return tls.result(), "not needed: the port answered TLS"
+            if plain in done and _conclusive_plain(plain.result()):
+                await _drop(tls)
+                return "not needed: the port answered plain HTTP", plain.result()
+        return tls.result(), plain.result()
 
     async def get(self, scheme: str, path: str, *, identify: bool = False) -> _Fetched | str:
         """GET one path; return what came back, or a short reason why nothing did."""
@@ -228,6 +248,16 @@ class _Session:
         if self.port in (80, 443):
             names.add(self.authority.rsplit(":", 1)[0].lower())
         return names
+
+
+def _conclusive_plain(result: _Fetched | str) -> bool:
+    return isinstance(result, _Fetched) and result.response.status != 400
+
+
+async def _drop(task: asyncio.Task[_Fetched | str]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _paths(pages: Sequence[_Fetched]) -> set[str]:
