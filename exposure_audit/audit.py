@@ -40,6 +40,10 @@ from .report import HostReport, Report, SkippedAddress
 from .rules import evaluate_host
 from .targets import TargetPlan, non_global_reason
 
+# Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join
+# its -sV run: long enough to gather the hosts that answer at once, short against a timeout.
+_WAVE_LINGER = 0.5
+
 __all__ = ["AuditSettings", "Auditor", "NullProgress", "Progress"]
 
 
@@ -238,14 +242,16 @@ class Auditor:
         ]
         self.progress.phase("fingerprinting HTTP/TLS")
         tasks = {asyncio.create_task(self._fingerprint_host(w, client)): w for w in work}
-        # Hosts that finish within the grace period share one -sV run; stragglers (tarpits,
-        # slow drips) get their own later, so they never hold the others back.
-        grace = 2 * self.settings.http.identify_timeout + 1
-        done, pending = await asyncio.wait(tasks, timeout=grace)
-        await self._versions_and_finish([tasks[t] for t in done])
-        if pending:
-            await asyncio.wait(pending)
-            await self._versions_and_finish([tasks[t] for t in pending])
+        # Hosts finish in waves: whatever is done within a short linger after the first
+        # completion shares one -sV run and is reported, while the rest (silent ports, tarpits,
+        # slow drips) keep going. Nobody waits for a straggler, and nmap starts once per wave.
+        pending: set[asyncio.Task[None]] = set(tasks)
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            if pending:
+                more, pending = await asyncio.wait(pending, timeout=_WAVE_LINGER)
+                done |= more
+            await self._versions_and_finish([tasks[t] for t in done])
 
     async def _fingerprint_host(self, work: _HostWork, client: httpx.AsyncClient) -> None:
         if work.discovery.timed_out:
