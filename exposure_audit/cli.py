@@ -348,11 +348,9 @@ def _write_atomically(path: Path, text: str) -> None:
 
 
 def _progress(args: argparse.Namespace, stream: TextIO = sys.stderr) -> Progress | None:
-    if args.quiet or not (args.progress or stream.isatty()):
-        return None
-    from .progress import RichProgress
+    from .progress import make_progress
 
-    return RichProgress(stream)
+    return make_progress(stream, quiet=args.quiet, forced=args.progress)
 
 
 # The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a

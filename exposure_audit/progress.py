@@ -1,4 +1,7 @@
-"""Progress on stderr with rich: hosts done / total and the current phase."""
+"""Progress on stderr: a rich bar on a terminal, plain lines when asked for on a pipe or file.
+
+Both show hosts done / total and the current phase. Only the CLI creates them.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,11 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-__all__ = ["RichProgress"]
+__all__ = ["LineProgress", "RichProgress", "make_progress"]
 
 
 class RichProgress:
-    """A :class:`~exposure_audit.audit.Progress` drawn by rich; it stops itself when done."""
+    """A live bar drawn by rich on a terminal; it removes itself when every host is done."""
 
     def __init__(self, stream: TextIO) -> None:
         self._progress = Progress(
@@ -20,7 +23,7 @@ class RichProgress:
             MofNCompleteColumn(),
             TextColumn("hosts"),
             TimeElapsedColumn(),
-            console=Console(file=stream, force_terminal=stream.isatty()),
+            console=Console(file=stream),
             transient=True,
         )
         self._task = self._progress.add_task("starting", total=None)
@@ -34,9 +37,49 @@ class RichProgress:
         self._total = total_hosts
         self._progress.start()
         self._progress.update(self._task, total=total_hosts)
+        if total_hosts == 0:
+            self._progress.stop()
 
     def advance(self, hosts: int = 1) -> None:
         self._done += hosts
         self._progress.advance(self._task, hosts)
         if self._done >= self._total:
             self._progress.stop()
+
+
+class LineProgress:
+    """One line per phase change and per host finished: for logs and pipes."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._total = 0
+        self._done = 0
+        self._phase = ""
+
+    def _line(self, text: str) -> None:
+        self._stream.write(f"[{self._done}/{self._total} hosts] {text}\n")
+        self._stream.flush()
+
+    def phase(self, text: str) -> None:
+        if text != self._phase:
+            self._phase = text
+            self._line(text)
+
+    def start(self, total_hosts: int) -> None:
+        self._total = total_hosts
+        self._line("starting")
+
+    def advance(self, hosts: int = 1) -> None:
+        self._done += hosts
+        self._line("host done")
+
+
+def make_progress(
+    stream: TextIO, *, quiet: bool, forced: bool
+) -> RichProgress | LineProgress | None:
+    """The progress display for ``stream``: none when quiet or (not a terminal and not forced)."""
+    if quiet:
+        return None
+    if stream.isatty():
+        return RichProgress(stream)
+    return LineProgress(stream) if forced else None
