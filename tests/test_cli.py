@@ -221,3 +221,27 @@ def test_rules_and_explain() -> None:
     explained = run_cli("explain", "dsm003")
     assert explained.returncode == 0 and "SynoLocker" in explained.stdout
     assert run_cli("explain", "NOPE01").returncode == 2
+
+
+def test_a_name_resolving_to_a_private_address_is_skipped_and_the_run_goes_on(lab: Lab) -> None:
+    result = run_cli(
+        "scan",
+        "nas.example.net",
+        "gone.example.net",
+        "--resolver",
+        lab.resolver,
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["hosts"] == []
+    assert doc["skipped"] == [
+        {
+            "address": "127.77.0.10",
+            "name": "nas.example.net",
+            "reason": "not a public address: loopback; --allow-private scans it",
+        }
+    ]
+    names = {n["name"]: n for n in doc["names"]}
+    assert names["gone.example.net"]["errors"]
