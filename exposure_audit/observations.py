@@ -12,6 +12,11 @@ from enum import StrEnum
 
 __all__ = [
     "AddressFamily",
+    "IgdDescription",
+    "IgdService",
+    "PortMapping",
+    "SsdpReply",
+    "UpnpObservation",
     "DsmFingerprint",
     "HostObservation",
     "HostStatus",
@@ -110,6 +115,86 @@ class HttpObservation:
 
 
 @dataclass(frozen=True)
+class SsdpReply:
+    """One answer to an SSDP M-SEARCH: who answered and the headers that matter.
+
+    ``location`` is verbatim (it often names a private LAN address and port); ``headers`` keeps
+    every header (lower-case names) for the report.
+    """
+
+    responder: str
+    server: str = ""
+    location: str = ""
+    st: str = ""
+    usn: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """One entry of an IGD's port-mapping table (GetGenericPortMappingEntry's fields)."""
+
+    external_port: int
+    protocol: str
+    internal_client: str
+    internal_port: int
+    description: str = ""
+    lease_duration: int = 0
+    enabled: bool = True
+    remote_host: str = ""
+
+
+@dataclass(frozen=True)
+class IgdService:
+    """A service of a UPnP device description (absolute URLs)."""
+
+    service_type: str
+    control_url: str
+    scpd_url: str = ""
+
+
+@dataclass(frozen=True)
+class IgdDescription:
+    """A UPnP device description as fetched (``url`` is the URL actually fetched)."""
+
+    url: str
+    device_type: str = ""
+    friendly_name: str = ""
+    manufacturer: str = ""
+    model_name: str = ""
+    model_number: str = ""
+    services: tuple[IgdService, ...] = ()
+
+    @property
+    def is_gateway(self) -> bool:
+        return any(_is_wan_connection(s.service_type) for s in self.services)
+
+
+def _is_wan_connection(service_type: str) -> bool:
+    return "WANIPConnection" in service_type or "WANPPPConnection" in service_type
+
+
+@dataclass(frozen=True)
+class UpnpObservation:
+    """What UPnP said about one address, seen from where the scan ran.
+
+    ``mappings`` were read from the IGD's control URL (read-only) when it answered;
+    ``mappings_readable`` says whether it did. ``external_address`` is GetExternalIPAddress.
+    """
+
+    ssdp: tuple[SsdpReply, ...] = ()
+    igd: IgdDescription | None = None
+    control_url: str | None = None
+    mappings_readable: bool = False
+    mappings: tuple[PortMapping, ...] = ()
+    external_address: str | None = None
+
+    @property
+    def answered(self) -> bool:
+        return bool(self.ssdp) or self.igd is not None
+
+
+@dataclass(frozen=True)
 class ServiceObservation:
     """One port of one host as discovery and fingerprinting saw it.
 
@@ -126,6 +211,7 @@ class ServiceObservation:
     banner: str = ""
     http: HttpObservation | None = None
     tls: TlsCertificate | None = None
+    upnp_mapping: PortMapping | None = None
 
     @property
     def dsm(self) -> DsmFingerprint | None:
@@ -160,6 +246,7 @@ class HostObservation:
     attempts: tuple[ProbeAttempt, ...] = ()
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    upnp: UpnpObservation | None = None
 
     def open_services(self) -> tuple[ServiceObservation, ...]:
         return tuple(s for s in self.services if s.state == "open")
