@@ -12,21 +12,21 @@ from enum import StrEnum
 
 __all__ = [
     "AddressFamily",
-    "IgdDescription",
-    "IgdService",
-    "PortMapping",
-    "SsdpReply",
-    "UpnpObservation",
     "DsmFingerprint",
     "HostObservation",
     "HostStatus",
     "HttpObservation",
+    "IgdDescription",
+    "IgdService",
     "NameResolution",
+    "PortMapping",
     "ProbeAttempt",
     "ProbeStatus",
     "Redirect",
     "ServiceObservation",
+    "SsdpReply",
     "TlsCertificate",
+    "UpnpObservation",
 ]
 
 
