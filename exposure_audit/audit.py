@@ -21,6 +21,7 @@ import dns.asyncresolver
 import httpx
 
 from . import __version__
+from .correlate import apply_mappings
 from .errors import ProbeFailed
 from .grading import grade_host
 from .observations import (
@@ -31,18 +32,28 @@ from .observations import (
     ProbeAttempt,
     ProbeStatus,
     ServiceObservation,
+    SsdpReply,
+    UpnpObservation,
 )
 from .ports import PortSet
 from .probes.dns import resolve_names
 from .probes.http import HttpProbeSettings, PortFingerprint, fingerprint_port, make_client
 from .probes.nmap_scan import DiscoveryResult, NmapScanner, VersionInfo
+from .probes.upnp import IgdReadResult, probe_description_ports, probe_ssdp, read_igd
 from .report import HostReport, Report, SkippedAddress
 from .rules import evaluate_host
 from .targets import TargetPlan, non_global_reason
+from .upnp import Inventory
 
 # Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join
 # its -sV run: long enough to gather the hosts that answer at once, short against a timeout.
 _WAVE_LINGER = 0.5
+
+SSDP_PORT = 1900
+
+# Ports where UPnP description servers usually listen, probed for a device description when
+# found open (see exposure_audit/data/ports.json for the sources).
+IGD_PORTS = frozenset({1900, 2189, 2869, 5000, 5431, 49000, 49152, 52869})
 
 __all__ = ["AuditSettings", "Auditor", "NullProgress", "Progress"]
 
@@ -82,6 +93,19 @@ class AuditSettings:
     version_detection: bool = True
     batch_size: int = 128
     parallel_batches: int = 4
+    upnp: bool = True
+    ssdp_wait: float = 2.0
+    inventory: Inventory | None = None
+
+    @property
+    def ssdp(self) -> bool:
+        """Whether the unprivileged SSDP probe runs (1900/udp in the port set, UPnP not off)."""
+        return self.upnp and SSDP_PORT in self.ports.udp
+
+    @property
+    def nmap_ports(self) -> PortSet:
+        """The ports nmap scans: 1900/udp is left to the SSDP probe, which needs no root."""
+        return PortSet(self.ports.tcp, tuple(p for p in self.ports.udp if p != SSDP_PORT))
 
 
 @dataclass
@@ -97,6 +121,8 @@ class _HostWork:
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     incomplete: bool = False
+    ssdp: tuple[SsdpReply, ...] = ()
+    igd: IgdReadResult | None = None
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -131,6 +157,7 @@ class Auditor:
         self.errors: list[str] = []
         self.notes: list[str] = []
         self._order: list[str] = []
+        self._inventory_addresses: set[str] = set()
 
     def report(self, *, complete: bool) -> Report:
         """The report of what is known now; hosts keep the order they were given in."""
@@ -154,6 +181,7 @@ class Auditor:
         self.started_at = self.clock()
         targets = await self._targets()
         self._order = list(targets)
+        self._inventory_addresses = self._inventory_targets(list(targets))
         self.progress.start(len(targets))
         udp = self._udp_enabled()
         families: dict[AddressFamily, list[str]] = {}
@@ -174,15 +202,30 @@ class Auditor:
             await asyncio.gather(*(one(b) for b in batches))
         return self.report(complete=True)
 
+    def _inventory_targets(self, addresses: list[str]) -> set[str]:
+        """The addresses an inside inventory describes: its router's external address when
+        that is a target, else (CGNAT, a changed address) every target, with a note."""
+        inventory = self.settings.inventory
+        if inventory is None:
+            return set()
+        if inventory.external_address in addresses:
+            return {inventory.external_address}
+        self.notes.append(
+            f"the UPnP inventory's external address ({inventory.external_address or 'unknown'}) "
+            "is not among the targets (CGNAT or a new address?): its mappings were compared "
+            "with every host"
+        )
+        return set(addresses)
+
     def _udp_enabled(self) -> bool:
-        if not self.settings.ports.udp:
+        if not self.settings.nmap_ports.udp:
             return False
         allowed, reason = self.udp_possible
         if self.settings.udp is False:
             self.notes.append("UDP ports not scanned (turned off)")
             return False
         if not allowed:
-            ports = ",".join(map(str, self.settings.ports.udp))
+            ports = ",".join(map(str, self.settings.nmap_ports.udp))
             self.notes.append(f"UDP ports {ports} skipped: {reason}")
             return False
         return True
@@ -221,11 +264,17 @@ class Auditor:
     ) -> None:
         deadline = time.monotonic() + self.settings.host_timeout
         self.progress.phase(f"discovering ports on {len(batch)} hosts")
+        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None = None
+        if self.settings.ssdp:
+            # One bounded wait for the whole batch, running while nmap discovers.
+            ssdp = asyncio.create_task(probe_ssdp(batch, wait=self.settings.ssdp_wait))
         try:
             found = await self.scanner.discover(
-                batch, self.settings.ports, udp=udp, host_timeout=self.settings.host_timeout
+                batch, self.settings.nmap_ports, udp=udp, host_timeout=self.settings.host_timeout
             )
         except ProbeFailed as exc:
+            if ssdp is not None:
+                ssdp.cancel()
             self.errors.append(str(exc))
             for address in batch:
                 self._finish(_failed_host(address, targets[address], str(exc)))
@@ -241,7 +290,7 @@ class Auditor:
             for a in batch
         ]
         self.progress.phase("fingerprinting HTTP/TLS")
-        tasks = {asyncio.create_task(self._fingerprint_host(w, client)): w for w in work}
+        tasks = {asyncio.create_task(self._fingerprint_host(w, client, ssdp)): w for w in work}
         # Hosts finish in waves: whatever is done within a short linger after the first
         # completion shares one -sV run and is reported, while the rest (silent ports, tarpits,
         # slow drips) keep going. Nobody waits for a straggler, and nmap starts once per wave.
@@ -253,7 +302,12 @@ class Auditor:
                 done |= more
             await self._versions_and_finish([tasks[t] for t in done])
 
-    async def _fingerprint_host(self, work: _HostWork, client: httpx.AsyncClient) -> None:
+    async def _fingerprint_host(
+        self,
+        work: _HostWork,
+        client: httpx.AsyncClient,
+        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None,
+    ) -> None:
         if work.discovery.timed_out:
             work.incomplete = True
             work.attempts.append(
@@ -276,6 +330,41 @@ class Auditor:
             work.attempts.append(
                 ProbeAttempt("http", ProbeStatus.TIMED_OUT, f"host deadline reached on {missing}")
             )
+        if self.settings.upnp:
+            await self._upnp_host(work, client, ssdp, ports)
+
+    async def _upnp_host(
+        self,
+        work: _HostWork,
+        client: httpx.AsyncClient,
+        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None,
+        open_ports: list[int],
+    ) -> None:
+        """SSDP replies for this address, then its IGD description and mapping table (read-only),
+        from the LOCATION rewritten to this address or from the usual description ports."""
+        try:
+            async with asyncio.timeout(work.remaining()):
+                if ssdp is not None:
+                    work.ssdp = (await asyncio.shield(ssdp)).get(work.address, ())
+                results: list[IgdReadResult] = []
+                for location in dict.fromkeys(r.location for r in work.ssdp if r.location):
+                    results.append(await read_igd(client, location, public_address=work.address))
+                    if results[-1].description is not None:
+                        break
+                if not any(r.description for r in results):
+                    candidates = sorted(p for p in open_ports if p in IGD_PORTS)
+                    if candidates:
+                        results += await probe_description_ports(client, work.address, candidates)
+        except TimeoutError:
+            work.incomplete = True
+            work.attempts.append(
+                ProbeAttempt("upnp", ProbeStatus.TIMED_OUT, "host deadline reached")
+            )
+            return
+        found = [r for r in results if r.description is not None]
+        work.igd = found[0] if found else None
+        for result in results:
+            work.errors.extend(result.errors)
 
     async def _versions_and_finish(self, hosts: list[_HostWork]) -> None:
         if not hosts:
@@ -324,7 +413,19 @@ class Auditor:
                 return ProbeAttempt("udp", ProbeStatus.SKIPPED, note)
         return None
 
+    def _correlate(self, observation: HostObservation) -> HostObservation:
+        """Tie reachable services to UPnP mappings: the table read over the WAN when the router
+        gave it, else the inventory taken inside (when it applies to this address)."""
+        upnp = observation.upnp
+        if upnp is not None and upnp.mappings_readable:
+            return apply_mappings(observation, upnp.mappings, "wan")
+        inventory = self.settings.inventory
+        if inventory is not None and observation.address in self._inventory_addresses:
+            return apply_mappings(observation, inventory.mappings, "inventory")
+        return observation
+
     def _finish(self, observation: HostObservation, now: datetime | None = None) -> None:
+        observation = self._correlate(observation)
         findings = evaluate_host(observation, now or self.clock())
         self.hosts.append(
             HostReport(observation, findings, grade_host(findings, observation.status))
@@ -383,6 +484,17 @@ def _observe(
         services.append(service)
     if udp_attempt is not None:
         attempts.append(udp_attempt)
+    upnp = None
+    if work.ssdp or work.igd is not None:
+        igd = work.igd
+        upnp = UpnpObservation(
+            ssdp=work.ssdp,
+            igd=igd.description if igd else None,
+            control_url=igd.control_url if igd else None,
+            mappings_readable=igd.mappings_readable if igd else False,
+            mappings=igd.mappings if igd else (),
+            external_address=igd.external_address if igd else None,
+        )
     return HostObservation(
         address=work.address,
         family=_family(work.address),
@@ -392,4 +504,5 @@ def _observe(
         attempts=tuple(attempts),
         errors=tuple(work.errors),
         notes=tuple(work.notes),
+        upnp=upnp,
     )

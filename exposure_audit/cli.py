@@ -25,8 +25,9 @@ from .errors import RunError, UsageError
 from .findings import Severity
 from .ports import PortSet, default_ports, parse_ports
 from .probes.dns import make_resolver
-from .probes.http import HttpProbeSettings
+from .probes.http import HttpProbeSettings, make_client
 from .probes.nmap_scan import NmapScanner, udp_scan_possible
+from .probes.upnp import take_inventory
 from .render import FORMATS, render
 from .report import Report
 from .rules import RULES, rule_by_id
@@ -38,6 +39,8 @@ from .targets import (
     parse_lines,
     plan_targets,
 )
+from .text import printable
+from .upnp import Inventory, inventory_from_dict, inventory_to_dict
 
 __all__ = ["main"]
 
@@ -88,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_run_options(scan)
 
+    inventory = sub.add_parser(
+        "upnp-inventory",
+        help="inside the LAN: read the router's UPnP port mappings (read-only) into a file",
+    )
+    inventory.add_argument("--igd", metavar="URL", help="the IGD description URL (skip SSDP)")
+    inventory.add_argument("--format", choices=("json", "table"), default="json")
+    inventory.add_argument("-o", "--output", metavar="FILE", help="write it here (atomically)")
+    inventory.add_argument(
+        "--wait",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long to wait for SSDP answers (default 3)",
+    )
+
     demo = sub.add_parser("demo", help="start the built-in lab on loopback and audit it")
     _add_output_options(demo)
 
@@ -124,6 +142,23 @@ def _add_run_options(cmd: argparse.ArgumentParser) -> None:
     cmd.add_argument(
         "--no-version-detection", action="store_true", help="skip nmap -sV on non-HTTP ports"
     )
+    cmd.add_argument(
+        "--no-upnp",
+        action="store_true",
+        help="no UPnP probes (SSDP, IGD description, mapping table)",
+    )
+    cmd.add_argument(
+        "--ssdp-wait",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long to wait for SSDP answers, all targets together (default 2)",
+    )
+    cmd.add_argument(
+        "--upnp-inventory",
+        metavar="FILE",
+        help="mappings taken inside with upnp-inventory, to tie to what is reachable",
+    )
     _add_output_options(cmd)
 
 
@@ -150,6 +185,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_rules(args.format)
         if args.command == "explain":
             return _cmd_explain(args.rule)
+        if args.command == "upnp-inventory":
+            return _cmd_upnp_inventory(args)
         fail_on = _fail_on(args.fail_on)
         if args.command == "demo":
             return _cmd_demo(args, fail_on)
@@ -246,13 +283,95 @@ def _settings(args: argparse.Namespace) -> AuditSettings:
         request_timeout=args.request_timeout,
         identify_timeout=min(5.0, args.request_timeout),
     )
+    if args.ssdp_wait <= 0:
+        raise UsageError("--ssdp-wait must be positive")
     return AuditSettings(
         ports=ports,
         host_timeout=args.host_timeout,
         http=http,
         udp=False if args.no_udp else None,
         version_detection=not args.no_version_detection,
+        upnp=not args.no_upnp,
+        ssdp_wait=args.ssdp_wait,
+        inventory=_read_inventory(args.upnp_inventory) if args.upnp_inventory else None,
     )
+
+
+def _read_inventory(path: str) -> Inventory:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--upnp-inventory {path}: not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--upnp-inventory {path}: cannot read it ({exc})") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--upnp-inventory {path}:{exc.lineno}: not JSON ({exc.msg})") from None
+    try:
+        return inventory_from_dict(data)
+    except ValueError as exc:
+        raise UsageError(f"--upnp-inventory {path}: {exc}") from None
+
+
+def _cmd_upnp_inventory(args: argparse.Namespace) -> int:
+    if args.wait <= 0:
+        raise UsageError("--wait must be positive")
+
+    async def take() -> Inventory:
+        async with make_client(HttpProbeSettings()) as client:
+            return await take_inventory(client, args.igd, wait=args.wait)
+
+    try:
+        inventory = asyncio.run(take())
+    except KeyboardInterrupt:
+        print("exposure-audit: interrupted", file=sys.stderr)
+        return EXIT_RUN
+    if args.format == "json":
+        text = json.dumps(inventory_to_dict(inventory), indent=2) + "\n"
+    else:
+        text = _inventory_table(inventory)
+    if args.output:
+        try:
+            _write_atomically(Path(args.output), text)
+        except OSError as exc:
+            print(
+                f"exposure-audit: cannot write {args.output}: {exc.strerror or exc}; "
+                "the inventory follows on stdout",
+                file=sys.stderr,
+            )
+            sys.stdout.write(text)
+            return EXIT_RUN
+    else:
+        sys.stdout.write(text)
+    if inventory.igd_url is None:
+        print(
+            "exposure-audit: no Internet gateway answered on the LAN (SSDP); "
+            "pass --igd URL if UPnP discovery is filtered",
+            file=sys.stderr,
+        )
+        return EXIT_RUN
+    return EXIT_OK
+
+
+def _inventory_table(inventory: Inventory) -> str:
+    from tabulate import tabulate
+
+    rows = [
+        [
+            m.external_port,
+            m.protocol,
+            m.internal_client,
+            m.internal_port,
+            printable(m.description, 60),
+            m.lease_duration,
+        ]
+        for m in inventory.mappings
+    ]
+    head = (
+        f"IGD {printable(inventory.igd_url or 'none found')}; external address "
+        f"{inventory.external_address or 'unknown'}; {len(rows)} mapping(s)\n"
+    )
+    headers = ["external", "protocol", "internal client", "internal port", "description", "lease"]
+    return head + tabulate(rows, headers=headers) + "\n"
 
 
 def _cmd_scan(args: argparse.Namespace, fail_on: Severity | None) -> int:

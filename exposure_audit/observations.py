@@ -26,6 +26,7 @@ __all__ = [
     "ServiceObservation",
     "SsdpReply",
     "TlsCertificate",
+    "UpnpForwarding",
     "UpnpObservation",
 ]
 
@@ -195,6 +196,22 @@ class UpnpObservation:
 
 
 @dataclass(frozen=True)
+class UpnpForwarding:
+    """How UPnP mappings line up with what was reachable from outside, for one address.
+
+    ``source`` says where the mappings came from: ``"wan"`` (read from the router over the
+    Internet) or ``"inventory"`` (taken inside the LAN with ``upnp-inventory``).
+    ``mapped_unreachable`` are mappings whose external port did not answer from outside
+    ("mapped but filtered upstream": a CGNAT or ISP block sign); ``unmapped_reachable`` are
+    reachable TCP ports no mapping explains ("manual forward, DMZ or IPv6").
+    """
+
+    source: str
+    mapped_unreachable: tuple[PortMapping, ...] = ()
+    unmapped_reachable: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class ServiceObservation:
     """One port of one host as discovery and fingerprinting saw it.
 
@@ -247,6 +264,7 @@ class HostObservation:
     errors: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     upnp: UpnpObservation | None = None
+    forwarding: UpnpForwarding | None = None
 
     def open_services(self) -> tuple[ServiceObservation, ...]:
         return tuple(s for s in self.services if s.state == "open")

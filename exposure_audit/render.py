@@ -16,9 +16,16 @@ from typing import Any
 from tabulate import tabulate
 
 from .findings import Finding
-from .observations import HostObservation, NameResolution, ServiceObservation
+from .observations import (
+    HostObservation,
+    NameResolution,
+    PortMapping,
+    ServiceObservation,
+    UpnpObservation,
+)
 from .report import HostReport, Report
 from .text import csv_cell, printable
+from .upnp import is_upnp_server_header
 
 __all__ = ["FORMATS", "SCHEMA", "render", "render_csv", "render_json", "render_table", "to_dict"]
 
@@ -29,7 +36,36 @@ def _iso(value: Any) -> str:
     return str(value.isoformat().replace("+00:00", "Z"))
 
 
-def _service_dict(service: ServiceObservation) -> dict[str, Any]:
+def mapping_dict(mapping: PortMapping) -> dict[str, Any]:
+    """A port mapping in the shape the report and the inventory file share."""
+    return {
+        "external_port": mapping.external_port,
+        "protocol": mapping.protocol,
+        "internal_client": mapping.internal_client,
+        "internal_port": mapping.internal_port,
+        "description": mapping.description,
+        "lease_duration": mapping.lease_duration,
+    }
+
+
+def identify(service: ServiceObservation, host: HostObservation) -> str:
+    """What answered on the port, in words: nmap calls 5000/tcp "upnp" whatever it is, so the
+    report says whether it is DSM, a UPnP description server, another web server or else."""
+    http = service.http
+    if http is None:
+        return service.service or "unknown"
+    if http.dsm is not None:
+        return "Synology DSM"
+    if http.srm:
+        return "Synology SRM"
+    igd = host.upnp.igd if host.upnp else None
+    serves_description = igd is not None and f":{service.port}/" in igd.url
+    if serves_description or (http.server and is_upnp_server_header(http.server)):
+        return "UPnP description server"
+    return "web server"
+
+
+def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[str, Any]:
     http = service.http
     dsm = service.dsm
     tls = service.tls
@@ -38,6 +74,7 @@ def _service_dict(service: ServiceObservation) -> dict[str, Any]:
         "protocol": service.protocol,
         "state": service.state,
         "service": service.service,
+        "identified_as": identify(service, host),
         "product": service.product,
         "version": service.version,
         "banner": service.banner,
@@ -76,6 +113,56 @@ def _service_dict(service: ServiceObservation) -> dict[str, Any]:
             "markers": list(dsm.markers),
             "version_source": dsm.version_source,
         },
+        "upnp_mapping": mapping_dict(service.upnp_mapping) if service.upnp_mapping else None,
+        "forwarding": _forwarding(service, host),
+    }
+
+
+def _forwarding(service: ServiceObservation, host: HostObservation) -> str | None:
+    if service.upnp_mapping is not None:
+        return "upnp"
+    if host.forwarding is not None and service.port in host.forwarding.unmapped_reachable:
+        return "manual forward, DMZ or IPv6"
+    return None
+
+
+def _upnp_dict(upnp: UpnpObservation | None, host: HostObservation) -> dict[str, Any] | None:
+    if upnp is None and host.forwarding is None:
+        return None
+    igd = upnp.igd if upnp else None
+    forwarding = host.forwarding
+    return {
+        "ssdp": [
+            {
+                "responder": r.responder,
+                "server": r.server,
+                "location": r.location,
+                "st": r.st,
+                "usn": r.usn,
+            }
+            for r in (upnp.ssdp if upnp else ())
+        ],
+        "igd": None
+        if igd is None
+        else {
+            "url": igd.url,
+            "device_type": igd.device_type,
+            "friendly_name": igd.friendly_name,
+            "manufacturer": igd.manufacturer,
+            "model_name": igd.model_name,
+            "model_number": igd.model_number,
+            "services": [
+                {"service_type": x.service_type, "control_url": x.control_url} for x in igd.services
+            ],
+            "control_url": upnp.control_url if upnp else None,
+            "mappings_readable": upnp.mappings_readable if upnp else False,
+            "external_address": upnp.external_address if upnp else None,
+        },
+        "mappings": [mapping_dict(m) for m in (upnp.mappings if upnp else ())],
+        "mappings_source": forwarding.source if forwarding else None,
+        "mapped_but_unreachable": [
+            mapping_dict(m) for m in (forwarding.mapped_unreachable if forwarding else ())
+        ],
     }
 
 
@@ -106,10 +193,11 @@ def _host_dict(host: HostReport) -> dict[str, Any]:
         "hostnames": list(obs.hostnames),
         "grade": host.grade.value,
         "status": obs.status.value,
-        "services": [_service_dict(s) for s in _reported_services(obs)],
+        "services": [_service_dict(s, obs) for s in _reported_services(obs)],
         "findings": [_finding_dict(f) for f in host.findings],
         "errors": list(obs.errors),
         "notes": list(obs.notes),
+        "upnp": _upnp_dict(obs.upnp, obs),
         "attempts": [
             {"probe": a.probe, "status": a.status.value, "port": a.port, "reason": a.reason}
             for a in obs.attempts
@@ -214,11 +302,11 @@ def render_csv(report: Report) -> str:
     return out.getvalue()
 
 
-def _service_row(service: ServiceObservation) -> list[str]:
+def _service_row(service: ServiceObservation, host: HostObservation) -> list[str]:
     http = service.http
     what = service.service
     if http is not None:
-        what = http.scheme + (f" ({http.server})" if http.server else "")
+        what = f"{http.scheme}: {identify(service, host)}"
     product = " ".join(p for p in (service.product, service.version) if p)
     if http is not None and http.title:
         product = product or f"title: {http.title}"
@@ -255,7 +343,7 @@ def _host_block(host: HostReport) -> str:
     if services:
         lines.append(
             tabulate(
-                [_service_row(s) for s in services],
+                [_service_row(s, obs) for s in services],
                 headers=["port", "state", "service", "product / title", "DSM"],
                 tablefmt="simple",
             )
@@ -288,6 +376,7 @@ def _host_block(host: HostReport) -> str:
         for f in host.findings:
             seen.setdefault(f.rule, f.remediation)
         lines.extend(f"   {rule}: {text}" for rule, text in seen.items())
+    lines.extend(_upnp_lines(obs))
     for error in obs.errors:
         lines.append(f"   ! {printable(error)}")
     for attempt in obs.attempts:
@@ -299,6 +388,46 @@ def _host_block(host: HostReport) -> str:
     for note in obs.notes:
         lines.append(f"   note: {printable(note)}")
     return "\n".join(lines)
+
+
+def _mapping_text(m: PortMapping) -> str:
+    return (
+        f"{m.external_port}/{m.protocol.upper()} -> {m.internal_client}:{m.internal_port} "
+        f"'{printable(m.description, 80)}'"
+    )
+
+
+def _upnp_lines(obs: HostObservation) -> list[str]:
+    lines: list[str] = []
+    upnp = obs.upnp
+    if upnp is not None:
+        for reply in upnp.ssdp[:3]:
+            lines.append(
+                f"   SSDP answer: SERVER {printable(reply.server, 120)}; "
+                f"LOCATION {printable(reply.location, 120)}"
+            )
+        if upnp.igd is not None:
+            lines.append(f"   IGD description reachable: {printable(upnp.igd.url, 120)}")
+        for mapping in upnp.mappings:
+            lines.append(f"   UPnP mapping (read over the WAN): {_mapping_text(mapping)}")
+    forwarding = obs.forwarding
+    if forwarding is not None:
+        for service in obs.open_services():
+            if service.upnp_mapping is not None:
+                lines.append(
+                    f"   {service.port}/{service.protocol} forwarded by UPnP "
+                    f"({forwarding.source}): {_mapping_text(service.upnp_mapping)}"
+                )
+        for mapping in forwarding.mapped_unreachable:
+            lines.append(
+                f"   mapped but not reachable from here (filtered upstream? CGNAT?): "
+                f"{_mapping_text(mapping)}"
+            )
+        for port in forwarding.unmapped_reachable:
+            lines.append(
+                f"   {port}/tcp reachable with no UPnP mapping: manual forward, DMZ or IPv6"
+            )
+    return lines
 
 
 def render_table(report: Report) -> str:

@@ -42,7 +42,7 @@ def _rules(host: HostObservation) -> dict[str, Severity]:
 def test_registry_metadata_is_complete_and_ids_are_stable() -> None:
     assert list(RULES) == sorted(RULES)
     for rule_id, rule in RULES.items():
-        assert re.fullmatch(r"[A-Z]{3}\d{3}", rule_id)
+        assert re.fullmatch(r"[A-Z]{3,4}\d{3}", rule_id)
         assert rule.id == rule_id
         assert rule.title and not rule.title.lower().startswith("ensure")
         assert len(rule.rationale) > 40 and len(rule.remediation) > 40

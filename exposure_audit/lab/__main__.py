@@ -1,5 +1,8 @@
-"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]} [--network CIDR]``: run a lab in
-the foreground.
+"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]} [--network CIDR]`` or
+``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreground.
+
+``nas`` is for network-namespace labs: one DSM 4.3 box on ``ADDR`` (default 192.168.50.10),
+run with ``ip netns exec NS`` inside the namespace that holds the address.
 
 Prints one JSON line (``resolver``, ``hosts`` with ``name``, ``address``, ``ports`` actually
 listening, ``expect_grade``, ``expect_dsm``, and ``skipped``), then ``ready``, and serves until
@@ -19,15 +22,16 @@ import sys
 import threading
 from types import FrameType
 
-from .catalog import bench_lab, corpus_lab, demo_lab
+from .catalog import bench_lab, corpus_lab, demo_lab, nas_lab
 from .runtime import Lab
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m exposure_audit.lab", description="Run a built-in lab on loopback."
+        prog="python -m exposure_audit.lab",
+        description="Run a built-in lab on loopback (nas: inside a network namespace).",
     )
-    parser.add_argument("lab", choices=("demo", "corpus", "bench"))
+    parser.add_argument("lab", choices=("demo", "corpus", "bench", "nas"))
     parser.add_argument("--count", type=int, default=254, help="bench: hosts 1-254")
     parser.add_argument(
         "--network",
@@ -35,14 +39,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         "127.78.0.0/24, bench 127.88.0.0/24); the demo then drops its [::1] side",
     )
     parser.add_argument(
+        "--address",
+        help="nas: the NAS's address inside the network namespace the lab runs in "
+        "(default 192.168.50.10; private or documentation addresses only)",
+    )
+    parser.add_argument(
         "--ignore-stdin", action="store_true", help="do not stop at end of standard input"
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.address and args.lab != "nas":
+        parser.error("--address is for the nas lab only")
+    if args.network and args.lab == "nas":
+        parser.error("the nas lab takes --address, not --network")
+    return args
 
 
 def _build(args: argparse.Namespace) -> Lab:
     if args.lab == "demo":
         return demo_lab(args.network, None) if args.network else demo_lab()
+    if args.lab == "nas":
+        return nas_lab(args.address) if args.address else nas_lab()
     if args.lab == "corpus":
         return corpus_lab(args.network) if args.network else corpus_lab()
     return bench_lab(args.count, args.network) if args.network else bench_lab(args.count)

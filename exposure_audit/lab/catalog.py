@@ -1,5 +1,5 @@
-"""The built-in labs: ``demo`` (a small perimeter), ``corpus`` (DSM versus look-alikes) and
-``bench`` (many hosts, for timing).
+"""The built-in labs: ``demo`` (a small perimeter), ``corpus`` (DSM versus look-alikes),
+``bench`` (many hosts, for timing) and ``nas`` (one DSM box inside a network namespace).
 
 Expected grades follow the project's rules (``exposure_audit.rules``): DSM over plain HTTP,
 a SynoLocker-era build, Telnet or SMB is F; DSM over HTTPS only is D; SSH or an SRM login
@@ -16,7 +16,7 @@ from .model import LabHost, LabService
 from .nameserver import Zone
 from .runtime import Lab
 
-__all__ = ["DEMO_ZONE", "bench_lab", "corpus_lab", "demo_lab", "demo_zone"]
+__all__ = ["DEMO_ZONE", "bench_lab", "corpus_lab", "demo_lab", "demo_zone", "nas_lab"]
 
 _DSM_VERSIONS = {"dsm43": "4.3-3810", "dsm62": "6.2.4-25556", "dsm72": "7.2.2-72806"}
 
@@ -68,7 +68,7 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
     syno72           127.77.0.20  dsm72 https 5001 (+ [::1]:5001)                D      7.2.2-72806
     syno62-moved     127.77.0.30  dsm62 http 8080, ssh 22                        F      6.2.4-25556
     web              127.77.0.40  nginx http 80, https 443                       A
-    upnp             127.77.0.50  upnp_desc http 5000                            A
+    upnp             127.77.0.50  upnp_desc http 5000 (IGD description: UPNP002) F
     legacy           127.77.0.60  telnet 23, smb 445, silent 139                 F
     clean            127.77.0.70  nothing                                        A
     ===============  ===========  =============================================  =====  ===
@@ -123,7 +123,8 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
                 at[50],
                 "upnp",
                 (LabService(5000, "http", "upnp_desc", "miniupnpd's HTTP port, not DSM"),),
-                "A",
+                # Not DSM; but an IGD description readable from outside is UPNP002 (critical).
+                "F",
                 None,
             ),
             LabHost(
@@ -159,8 +160,9 @@ def corpus_lab(network: str = "127.78.0.0/24") -> Lab:
             at[11 + i],
             "negative",
             (LabService(5000, "http", site, "must not be identified as DSM"),),
-            # SRM's login is remote administration (rule SVC002, medium); the rest is clean.
-            "C" if site == "srm" else "A",
+            # SRM's login is remote administration (rule SVC002, medium); an IGD description
+            # readable from outside is UPNP002 (critical); the rest is clean.
+            {"srm": "C", "upnp_desc": "F"}.get(site, "A"),
             None,
         )
         for i, site in enumerate(negatives)
@@ -246,3 +248,30 @@ def bench_lab(count: int = 254, network: str = "127.88.0.0/24") -> Lab:
         else:
             hosts.append(LabHost(f"b{i}-closed", address, "closed", (), "A", None))
     return Lab(hosts)
+
+
+def nas_lab(address: str = "192.168.50.10") -> Lab:
+    """One DSM 4.3-3810 NAS, ``syno43`` (dsm43 http 5000, https 5001 with its expired legacy
+    certificate; grade F), on ``address``, for network-namespace labs only.
+
+    ``address`` is the NAS's address inside a namespace the caller created (the UPnP lab in
+    ``tests/netns`` puts it on 192.168.50.10 behind a NAT router); run the lab inside that
+    namespace, e.g. ``ip netns exec NS python -m exposure_audit.lab nas --address ADDR``. A
+    loopback address works anywhere. No DNS names. Raises ``ValueError`` for a global address.
+    """
+    return Lab(
+        (
+            LabHost(
+                "syno43",
+                address,
+                "dsm",
+                (
+                    LabService(5000, "http", "dsm43", "DSM 4.3 on its default HTTP port"),
+                    LabService(5001, "https", "dsm43", "legacy self-signed cert, expired"),
+                ),
+                "F",
+                _DSM_VERSIONS["dsm43"],
+                in_netns=True,
+            ),
+        )
+    )

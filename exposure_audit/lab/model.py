@@ -48,13 +48,20 @@ class LabService:
 class LabHost:
     """One imitated box: an address, its listeners and the verdict a correct auditor reaches.
 
-    ``address`` is a loopback address (127.0.0.0/8 or ::1): the lab never binds anything else.
+    ``address`` is a loopback address (127.0.0.0/8 or ::1): the lab never binds anything else,
+    except for a host marked ``in_netns``. That flag is for network-namespace labs only (the
+    UPnP lab in ``tests/netns`` runs a NAS on 192.168.50.10 inside a namespace it created):
+    the address may then also be a private or documentation address (RFC 1918, RFC 5737, ...),
+    never a globally routable one, and the lab must run inside the namespace that holds it
+    (``ip netns exec NS python -m exposure_audit.lab nas --address ADDR``); elsewhere the bind
+    fails because no interface has the address.
     ``expect_grade`` is one of :data:`GRADES`; ``expect_dsm`` is the DSM version-build a
     correct scanner reads from the box (``"4.3-3810"``), or None when the box is not DSM.
     ``extra_addresses`` are further loopback addresses of the same box (its IPv6 side); every
     service listens on them too.
 
-    Raises ``ValueError`` for a non-loopback address, an unknown grade or a port used twice.
+    Raises ``ValueError`` for a non-loopback address (a global one with ``in_netns``), an
+    unknown grade or a port used twice.
     """
 
     name: str
@@ -64,11 +71,20 @@ class LabHost:
     expect_grade: str
     expect_dsm: str | None
     extra_addresses: tuple[str, ...] = ()
+    in_netns: bool = False
 
     def __post_init__(self) -> None:
         for address in (self.address, *self.extra_addresses):
-            if not ipaddress.ip_address(address).is_loopback:
+            ip = ipaddress.ip_address(address)
+            if ip.is_loopback:
+                continue
+            if not self.in_netns:
                 raise ValueError(f"{self.name}: {address} is not a loopback address")
+            if ip.is_global or not ip.is_private:
+                raise ValueError(
+                    f"{self.name}: {address} is neither a loopback nor a private or "
+                    "documentation address (required even inside a network namespace)"
+                )
         if self.expect_grade not in GRADES:
             raise ValueError(f"{self.name}: grade {self.expect_grade!r} is not one of {GRADES}")
         ports = [s.port for s in self.services]
