@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import date
 from enum import IntEnum
 
-__all__ = ["Finding", "Rule", "Severity", "finding_id"]
+__all__ = ["Acceptance", "Finding", "Rule", "Severity", "finding_id"]
 
 
 class Severity(IntEnum):
@@ -51,6 +52,20 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """An accepted risk that matched a finding: who accepted it, why, and until when.
+
+    ``expired`` is True from the day after ``expires``: the finding then counts again and the
+    report flags "acceptance expired".
+    """
+
+    reason: str
+    owner: str
+    expires: date
+    expired: bool = False
+
+
+@dataclass(frozen=True)
 class Finding:
     """One rule matched on one address, protocol and port.
 
@@ -68,6 +83,12 @@ class Finding:
     evidence: str
     remediation: str
     severity_reason: str = ""
+    acceptance: Acceptance | None = None
+
+    @property
+    def counts(self) -> bool:
+        """Whether the finding counts for grades and exit codes (not under a live acceptance)."""
+        return self.acceptance is None or self.acceptance.expired
 
 
 def finding_id(rule: str, address: str, protocol: str, port: int) -> str:

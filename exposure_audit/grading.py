@@ -40,8 +40,9 @@ _BY_SEVERITY = {
 
 
 def grade_host(findings: Iterable[Finding], status: HostStatus) -> Grade:
-    """Grade one host from its findings' worst severity; ``?`` for an incomplete clean host."""
-    worst = max((f.severity for f in findings), default=Severity.INFO)
+    """Grade one host from its counting findings' worst severity (accepted risks do not count);
+    ``?`` for an incomplete clean host."""
+    worst = max((f.severity for f in findings if f.counts), default=Severity.INFO)
     grade = _BY_SEVERITY[worst]
     if grade is Grade.A and status is HostStatus.INCOMPLETE:
         return Grade.UNKNOWN

@@ -178,6 +178,14 @@ def _finding_dict(finding: Finding) -> dict[str, Any]:
         "evidence": finding.evidence,
         "remediation": finding.remediation,
         "severity_reason": finding.severity_reason,
+        "acceptance": None
+        if finding.acceptance is None
+        else {
+            "reason": finding.acceptance.reason,
+            "owner": finding.acceptance.owner,
+            "expires": finding.acceptance.expires.isoformat(),
+            "expired": finding.acceptance.expired,
+        },
     }
 
 
@@ -350,16 +358,18 @@ def _host_block(host: HostReport) -> str:
         )
     else:
         lines.append("   no open ports found")
-    if host.findings:
+    accepted = [f for f in host.findings if not f.counts]
+    counting = [f for f in host.findings if f.counts]
+    if counting:
         rows = [
             [
-                f.severity.label.upper(),
+                f.severity.label.upper() + (" (acceptance expired)" if f.acceptance else ""),
                 f.rule,
                 f"{f.port}/{f.protocol}" if f.port else "-",
                 printable(f.title),
                 printable(f.evidence),
             ]
-            for f in sorted(host.findings, key=lambda f: (-f.severity, f.rule, f.port))
+            for f in sorted(counting, key=lambda f: (-f.severity, f.rule, f.port))
         ]
         lines.append("")
         lines.append(
@@ -373,9 +383,16 @@ def _host_block(host: HostReport) -> str:
         lines.append("")
         lines.append("   remediation:")
         seen: dict[str, str] = {}
-        for f in host.findings:
+        for f in counting:
             seen.setdefault(f.rule, f.remediation)
         lines.extend(f"   {rule}: {text}" for rule, text in seen.items())
+    for f in accepted:
+        assert f.acceptance is not None
+        where = f"{f.port}/{f.protocol}" if f.port else "host"
+        lines.append(
+            f"   accepted: {f.rule} {where} ({f.severity.label}) by {printable(f.acceptance.owner)}"
+            f" until {f.acceptance.expires}: {printable(f.acceptance.reason)}"
+        )
     lines.extend(_upnp_lines(obs))
     for error in obs.errors:
         lines.append(f"   ! {printable(error)}")

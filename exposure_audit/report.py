@@ -61,11 +61,15 @@ class Report:
         return [f for h in self.hosts for f in h.findings]
 
     def severity_counts(self) -> dict[str, int]:
-        counts = Counter(f.severity for f in self.findings())
+        """Counting findings by severity (accepted risks left out; see ``accepted_count``)."""
+        counts = Counter(f.severity for f in self.findings() if f.counts)
         return {s.label: counts.get(s, 0) for s in sorted(Severity, reverse=True)}
 
     def worst_severity(self) -> Severity | None:
-        return max((f.severity for f in self.findings()), default=None)
+        return max((f.severity for f in self.findings() if f.counts), default=None)
+
+    def accepted_count(self) -> int:
+        return sum(1 for f in self.findings() if not f.counts)
 
     def incomplete_hosts(self) -> list[HostReport]:
         return [h for h in self.hosts if h.observation.status is HostStatus.INCOMPLETE]

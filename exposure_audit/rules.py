@@ -217,7 +217,9 @@ def _check_ssdp(host: HostObservation, now: datetime) -> Iterator[_Match]:
 
 def _check_igd(host: HostObservation, now: datetime) -> Iterator[_Match]:
     upnp = host.upnp
-    if upnp is None or upnp.igd is None:
+    # Only a gateway's description matters here: a NAS's own device description (DSM's
+    # desc-DSM-eth0.xml) has no port-mapping table to read or write.
+    if upnp is None or upnp.igd is None or not (upnp.igd.is_gateway or upnp.control_url):
         return
     igd = upnp.igd
     port = urlsplit(igd.url).port or 80
@@ -257,16 +259,26 @@ def _check_stack(host: HostObservation, now: datetime) -> Iterator[_Match]:
     if host.upnp is None:
         return
     seen: dict[str, str] = {}
+    reliable = False
     for reply in host.upnp.ssdp:
         for verdict in vulnerable_stack(reply.server):
-            cves = ", ".join(verdict.cves)
+            reliable = reliable or verdict.banner_reliable
+            maybe = "" if verdict.banner_reliable else "possibly, "
             seen.setdefault(
-                verdict.product + verdict.version,
+                verdict.key,
                 f"SERVER '{reply.server}': {verdict.product} {verdict.version} "
-                f"(fixed in {verdict.fixed_in}): {cves}",
+                f"({maybe}fixed in {verdict.fixed_in}): {', '.join(verdict.cves)}",
             )
     if seen:
-        yield _Match(_ssdp_port(host), "; ".join(seen.values()))
+        yield _Match(
+            _ssdp_port(host),
+            "; ".join(seen.values()),
+            None if reliable else Severity.HIGH,
+            ""
+            if reliable
+            else "possibly vulnerable: vendors backport fixes without changing "
+            "the version in the banner",
+        )
 
 
 @dataclass(frozen=True)

@@ -102,3 +102,20 @@ def test_a_current_stack_raises_no_upnp004() -> None:
     upnp = UpnpObservation(ssdp=(SsdpReply(WAN, server="Debian/12 UPnP/1.1 MiniUPnPd/2.3.1"),))
     rules = {f.rule for f in evaluate_host(_host(upnp), NOW)}
     assert "UPNP001" in rules and "UPNP004" not in rules
+
+
+def test_a_nas_device_description_without_a_gateway_service_is_not_upnp002() -> None:
+    upnp = UpnpObservation(
+        igd=IgdDescription(
+            f"http://{WAN}:5000/ssdp/desc-DSM-eth0.xml",
+            device_type="urn:schemas-upnp-org:device:Basic:1",
+            manufacturer="Synology",
+        )
+    )
+    assert "UPNP002" not in {f.rule for f in evaluate_host(_host(upnp), NOW)}
+
+
+def test_an_unreliable_banner_verdict_is_possibly_and_high() -> None:
+    upnp = UpnpObservation(ssdp=(SsdpReply(WAN, server="Linux UPnP/1.1 MiniUPnPd/2.1"),))
+    stack = next(f for f in evaluate_host(_host(upnp), NOW) if f.rule == "UPNP004")
+    assert stack.severity is Severity.HIGH and "possibly" in stack.evidence

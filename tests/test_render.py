@@ -91,3 +91,35 @@ def test_the_table_lists_the_worst_host_first_with_grade_and_remediation() -> No
     assert "grade F" in text and "remediation of DSM001" in text
     assert "gone.example.net" in text and "NXDOMAIN" in text
     assert "skipped 192.168.1.10" in text
+
+
+def test_accepted_findings_are_shown_apart_and_do_not_count() -> None:
+    import dataclasses
+    from datetime import date
+
+    from exposure_audit.findings import Acceptance
+    from exposure_audit.grading import grade_host
+
+    report = sample_report()
+    nas = report.hosts[0]
+    accepted = tuple(
+        dataclasses.replace(f, acceptance=Acceptance("lab box", "ops", date(2027, 1, 1)))
+        if f.rule == "SVC001"
+        else f
+        for f in nas.findings
+    )
+    host = dataclasses.replace(
+        nas, findings=accepted, grade=grade_host(accepted, nas.observation.status)
+    )
+    report = dataclasses.replace(report, hosts=(host, *report.hosts[1:]))
+    table = render_table(report)
+    assert "accepted: SVC001 23/tcp (critical) by ops until 2027-01-01: lab box" in table
+    doc = json.loads(render_json(report))
+    svc = next(f for f in doc["hosts"][0]["findings"] if f["rule"] == "SVC001")
+    assert svc["acceptance"] == {
+        "reason": "lab box",
+        "owner": "ops",
+        "expires": "2027-01-01",
+        "expired": False,
+    }
+    assert doc["summary"]["findings"]["critical"] == 2  # DSM001, DSM003; SVC001 accepted
