@@ -142,6 +142,7 @@ class Auditor:
         udp_possible: tuple[bool, str] = (False, "UDP scanning not requested"),
         progress: Progress | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_host: Callable[[HostReport], None] | None = None,
     ) -> None:
         self.plan = plan
         self.settings = settings
@@ -150,6 +151,7 @@ class Auditor:
         self.udp_possible = udp_possible
         self.progress: Progress = progress or NullProgress()
         self.clock = clock
+        self.on_host = on_host
         self.started_at = clock()
         self.hosts: list[HostReport] = []
         self.names: list[NameResolution] = []
@@ -427,9 +429,11 @@ class Auditor:
     def _finish(self, observation: HostObservation, now: datetime | None = None) -> None:
         observation = self._correlate(observation)
         findings = evaluate_host(observation, now or self.clock())
-        self.hosts.append(
-            HostReport(observation, findings, grade_host(findings, observation.status))
-        )
+        host = HostReport(observation, findings, grade_host(findings, observation.status))
+        self.hosts.append(host)
+        if self.on_host is not None:
+            # The history store records each host as it finishes: an interrupted run keeps it.
+            self.on_host(host)
         self.progress.advance()
 
 

@@ -27,7 +27,17 @@ from .report import HostReport, Report
 from .text import csv_cell, printable
 from .upnp import is_upnp_server_header
 
-__all__ = ["FORMATS", "SCHEMA", "render", "render_csv", "render_json", "render_table", "to_dict"]
+__all__ = [
+    "FORMATS",
+    "SCHEMA",
+    "finding_dict",
+    "host_dict",
+    "render",
+    "render_csv",
+    "render_json",
+    "render_table",
+    "to_dict",
+]
 
 SCHEMA = "exposure-audit/1"
 
@@ -166,7 +176,7 @@ def _upnp_dict(upnp: UpnpObservation | None, host: HostObservation) -> dict[str,
     }
 
 
-def _finding_dict(finding: Finding) -> dict[str, Any]:
+def finding_dict(finding: Finding) -> dict[str, Any]:
     return {
         "id": finding.id,
         "rule": finding.rule,
@@ -193,7 +203,7 @@ def _reported_services(host: HostObservation) -> list[ServiceObservation]:
     return [s for s in host.services if s.state != "closed"]
 
 
-def _host_dict(host: HostReport) -> dict[str, Any]:
+def host_dict(host: HostReport) -> dict[str, Any]:
     obs = host.observation
     return {
         "address": obs.address,
@@ -202,7 +212,7 @@ def _host_dict(host: HostReport) -> dict[str, Any]:
         "grade": host.grade.value,
         "status": obs.status.value,
         "services": [_service_dict(s, obs) for s in _reported_services(obs)],
-        "findings": [_finding_dict(f) for f in host.findings],
+        "findings": [finding_dict(f) for f in host.findings],
         "errors": list(obs.errors),
         "notes": list(obs.notes),
         "upnp": _upnp_dict(obs.upnp, obs),
@@ -258,7 +268,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "skipped": [
             {"address": s.address, "name": s.name, "reason": s.reason} for s in report.skipped
         ],
-        "hosts": [_host_dict(h) for h in report.hosts],
+        "hosts": [host_dict(h) for h in report.hosts],
         "errors": list(report.errors),
         "notes": list(report.notes),
     }
