@@ -1,0 +1,396 @@
+"""The diff of two runs by finding id: the issue's weekly scenario in miniature (a DSM upgraded,
+a port opened, a port closed, a host timed out), then each rule of the diff on its own.
+
+The two runs are built from plain values; ``week_one``/``week_two`` are shared with the
+renderer tests (tests/test_render_diff.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, date, datetime
+
+from exposure_audit.diff import FindingChange, ReportDiff, diff_reports
+from exposure_audit.findings import Acceptance, Finding, Severity, finding_id
+from exposure_audit.grading import Grade, grade_host
+from exposure_audit.observations import (
+    AddressFamily,
+    DsmFingerprint,
+    HostObservation,
+    HostStatus,
+    HttpObservation,
+    ProbeAttempt,
+    ProbeStatus,
+    ServiceObservation,
+)
+from exposure_audit.ports import PortSet
+from exposure_audit.report import HostReport, Report
+
+NAS = "198.51.100.7"
+FTP = "198.51.100.9"
+ROUTER = "198.51.100.20"
+WEB = "203.0.113.5"
+GONE = "203.0.113.99"
+FRESH = "203.0.113.20"
+
+TITLES = {
+    "DSM001": "DSM management interface reachable over plain HTTP",
+    "DSM003": "DSM build exploitable by SynoLocker (CVE-2013-6955)",
+    "DSM004": "DSM below the fix of a pre-authentication advisory, or end of life",
+    "DSM005": "DSM version or build disclosed to unauthenticated clients",
+    "SVC001": "Cleartext or data-plane service reachable from the Internet",
+    "SVC002": "Remote administration reachable from the Internet (SSH, SRM)",
+    "TLS001": "Default Synology or expired certificate on an exposed service",
+}
+
+
+def finding(rule: str, severity: Severity, address: str, port: int, proto: str = "tcp") -> Finding:
+    return Finding(
+        id=finding_id(rule, address, proto, port),
+        rule=rule,
+        severity=severity,
+        address=address,
+        port=port,
+        protocol=proto,
+        title=TITLES[rule],
+        evidence=f"evidence of {rule} on {port}/{proto}",
+        remediation=f"Remediation of {rule}.",
+    )
+
+
+def host(
+    address: str,
+    services: tuple[ServiceObservation, ...],
+    findings: tuple[Finding, ...] = (),
+    *,
+    status: HostStatus = HostStatus.COMPLETE,
+    attempts: tuple[ProbeAttempt, ...] = (),
+) -> HostReport:
+    observation = HostObservation(
+        address=address,
+        family=AddressFamily.IPV6 if ":" in address else AddressFamily.IPV4,
+        services=services,
+        status=status,
+        attempts=attempts,
+    )
+    return HostReport(observation, findings, grade_host(findings, status))
+
+
+def report(*hosts: HostReport, day: int = 1) -> Report:
+    started = datetime(2026, 11, day, 3, 0, tzinfo=UTC)
+    return Report(
+        tool_version="0.1.0",
+        started_at=started,
+        finished_at=started.replace(minute=2),
+        ports=PortSet((21, 22, 23, 80, 443, 873, 5000, 8080)),
+        hosts=hosts,
+    )
+
+
+def dsm_http(version: str, build: int, update: int | None = None) -> ServiceObservation:
+    dsm = DsmFingerprint(("title", "info-cgi"), version=version, build=build, update=update)
+    return ServiceObservation(
+        5000, "tcp", "open", "http", http=HttpObservation("http", 200, dsm=dsm)
+    )
+
+
+def ssh(version: str, port: int = 22) -> ServiceObservation:
+    return ServiceObservation(port, "tcp", "open", "ssh", "OpenSSH", version)
+
+
+def https(port: int = 443) -> ServiceObservation:
+    return ServiceObservation(port, "tcp", "open", "https", http=HttpObservation("https", 200))
+
+
+def week_one() -> Report:
+    """Run 1: an old DSM on the NAS with Telnet and SSH, an FTP box, a web server with SSH."""
+    return report(
+        host(
+            NAS,
+            (
+                dsm_http("4.3", 3810),
+                ServiceObservation(23, "tcp", "open", "telnet", "Synology DiskStation telnetd"),
+                ssh("8.2p1"),
+            ),
+            (
+                finding("DSM001", Severity.CRITICAL, NAS, 5000),
+                finding("DSM003", Severity.CRITICAL, NAS, 5000),
+                finding("DSM004", Severity.CRITICAL, NAS, 5000),
+                finding("DSM005", Severity.LOW, NAS, 5000),
+                finding("SVC001", Severity.CRITICAL, NAS, 23),
+                finding("SVC002", Severity.MEDIUM, NAS, 22),
+            ),
+        ),
+        host(
+            FTP,
+            (ServiceObservation(21, "tcp", "open", "ftp", "ProFTPD", "1.3.5"),),
+            (finding("SVC001", Severity.HIGH, FTP, 21),),
+        ),
+        host(ROUTER, (ssh("9.6p1"),), (finding("SVC002", Severity.MEDIUM, ROUTER, 22),)),
+        host(
+            WEB,
+            (https(), ssh("9.6p1")),
+            (
+                finding("TLS001", Severity.LOW, WEB, 443),
+                finding("SVC002", Severity.MEDIUM, WEB, 22),
+            ),
+        ),
+        host(GONE, ()),
+    )
+
+
+def week_two() -> Report:
+    """Run 2: the DSM upgraded, Telnet closed, rsync opened, OpenSSH upgraded on the NAS; the FTP
+    box timed out; SSH closed on the web server; one host left the list, one joined."""
+    return report(
+        host(
+            NAS,
+            (
+                dsm_http("7.2.2", 72806),
+                ServiceObservation(23, "tcp", "closed", "telnet"),
+                ssh("9.6p1"),
+                ServiceObservation(873, "tcp", "open", "rsync", "rsync", "protocol 31"),
+            ),
+            (
+                finding("DSM001", Severity.CRITICAL, NAS, 5000),
+                finding("DSM005", Severity.LOW, NAS, 5000),
+                finding("SVC002", Severity.MEDIUM, NAS, 22),
+                finding("SVC001", Severity.HIGH, NAS, 873),
+            ),
+        ),
+        host(
+            FTP,
+            (),
+            status=HostStatus.INCOMPLETE,
+            attempts=(ProbeAttempt("discovery", ProbeStatus.TIMED_OUT, "host deadline reached"),),
+        ),
+        host(ROUTER, (ssh("9.6p1"),), (finding("SVC002", Severity.MEDIUM, ROUTER, 22),)),
+        host(WEB, (https(),), (finding("TLS001", Severity.LOW, WEB, 443),)),
+        host(FRESH, (ServiceObservation(8080, "tcp", "open", "http-proxy"),)),
+        day=8,
+    )
+
+
+def weekly_diff() -> ReportDiff:
+    return diff_reports(week_one(), week_two(), old_run=1, new_run=2)
+
+
+def keys(changes: tuple[FindingChange, ...]) -> list[tuple[str, str, int]]:
+    return [(c.rule, c.address, c.port) for c in changes]
+
+
+# --- the weekly scenario ---------------------------------------------------------------------
+
+
+def test_an_upgraded_dsm_resolves_its_advisories_and_changes_the_version_finding() -> None:
+    diff = weekly_diff()
+    assert ("DSM003", NAS, 5000) in keys(diff.resolved)
+    assert ("DSM004", NAS, 5000) in keys(diff.resolved)
+    changed = {(c.rule, c.port): c.changes for c in diff.changed}
+    assert changed[("DSM005", 5000)] == ("DSM 4.3-3810 -> 7.2.2-72806",)
+    assert changed[("DSM001", 5000)] == ("DSM 4.3-3810 -> 7.2.2-72806",)
+
+
+def test_a_newly_opened_port_is_the_only_new_finding_and_the_only_worsened_one() -> None:
+    diff = weekly_diff()
+    assert keys(diff.new) == [("SVC001", NAS, 873)]
+    assert diff.new[0].before is None and diff.new[0].after is not None
+    assert diff.worsened() == list(diff.new)
+    assert (NAS, 873, "tcp") in diff.services_appeared
+
+
+def test_a_closed_port_resolves_its_finding_and_says_the_port_closed() -> None:
+    diff = weekly_diff()
+    telnet = next(c for c in diff.resolved if c.port == 23)
+    assert telnet.rule == "SVC001" and telnet.after is None and telnet.before is not None
+    assert telnet.changes == ("port 23/tcp closed",)
+    assert (NAS, 23, "tcp") in diff.services_vanished
+    web_ssh = next(c for c in diff.resolved if c.address == WEB)
+    assert web_ssh.changes == ("port 22/tcp no longer open",)
+
+
+def test_findings_of_a_host_that_timed_out_are_not_confirmed_rather_than_resolved() -> None:
+    diff = weekly_diff()
+    assert keys(diff.not_confirmed) == [("SVC001", FTP, 21)]
+    assert diff.not_confirmed[0].changes == (
+        f"host {FTP} incomplete in the new run (discovery timed out)",
+    )
+    assert all(c.address != FTP for c in diff.resolved)
+    assert (FTP, 21, "tcp") not in diff.services_vanished  # not seen is not closed
+
+
+def test_a_product_upgrade_and_a_host_grade_change_are_changes_in_words() -> None:
+    diff = weekly_diff()
+    changed = {(c.rule, c.address): c.changes for c in diff.changed}
+    assert changed[("SVC002", NAS)] == ("product version 8.2p1 -> 9.6p1",)
+    assert changed[("TLS001", WEB)] == ("host grade C -> B",)
+
+
+def test_an_untouched_finding_is_unchanged() -> None:
+    diff = weekly_diff()
+    assert keys(diff.unchanged) == [("SVC002", ROUTER, 22)]
+    assert diff.unchanged[0].changes == ()
+
+
+def test_hosts_that_joined_or_left_and_the_run_grades_are_reported() -> None:
+    diff = weekly_diff()
+    assert diff.hosts_appeared == (FRESH,)
+    assert diff.hosts_vanished == (GONE,)
+    assert diff.services_appeared == ((NAS, 873, "tcp"), (FRESH, 8080, "tcp"))
+    assert diff.services_vanished == ((NAS, 23, "tcp"), (WEB, 22, "tcp"))
+    assert (diff.old_grade, diff.new_grade) == (Grade.F, Grade.F)
+    assert (diff.old_run, diff.new_run) == (1, 2)
+    assert diff.has_changes
+
+
+def test_every_finding_of_either_run_lands_in_exactly_one_list() -> None:
+    old, new = week_one(), week_two()
+    diff = diff_reports(old, new)
+    lists = (diff.new, diff.resolved, diff.changed, diff.unchanged, diff.not_confirmed)
+    ids = [c.id for changes in lists for c in changes]
+    assert sorted(ids) == sorted({f.id for f in old.findings()} | {f.id for f in new.findings()})
+
+
+def test_each_list_is_sorted_worst_severity_first() -> None:
+    resolved = weekly_diff().resolved
+    severities = [c.before.severity for c in resolved if c.before is not None]
+    assert severities == sorted(severities, reverse=True)
+    assert keys(resolved) == [
+        ("SVC001", NAS, 23),  # critical, then by address, protocol, port, rule
+        ("DSM003", NAS, 5000),
+        ("DSM004", NAS, 5000),
+        ("SVC002", WEB, 22),
+    ]
+
+
+# --- each rule on its own ----------------------------------------------------------------------
+
+
+def test_a_run_compared_with_itself_has_no_changes() -> None:
+    run = week_one()
+    diff = diff_reports(run, run)
+    assert not diff.has_changes
+    assert len(diff.unchanged) == len(run.findings())
+    assert not (diff.new or diff.resolved or diff.changed or diff.not_confirmed)
+
+
+def test_a_port_filtered_in_the_new_run_is_not_confirmed() -> None:
+    old = report(host(FTP, (ServiceObservation(21, "tcp", "open", "ftp"),), (_ftp(),)))
+    new = report(host(FTP, (ServiceObservation(21, "tcp", "filtered", "ftp"),)))
+    diff = diff_reports(old, new)
+    assert diff.not_confirmed[0].changes == ("port 21/tcp filtered in the new run",)
+    assert not diff.resolved and not diff.services_vanished
+
+
+def test_a_port_missing_while_a_probe_timed_out_is_not_confirmed() -> None:
+    old = report(host(FTP, (ServiceObservation(21, "tcp", "open", "ftp"),), (_ftp(),)))
+    timed_out = ProbeAttempt("discovery", ProbeStatus.TIMED_OUT, "nmap timed out")
+    new = report(host(FTP, (), attempts=(timed_out,)))
+    diff = diff_reports(old, new)
+    assert diff.not_confirmed[0].changes == (
+        "port 21/tcp not seen while discovery timed out in the new run",
+    )
+
+
+def test_a_probe_error_on_the_port_leaves_its_findings_not_confirmed() -> None:
+    # Given DSM 4.3 in run 1, and in run 2 an HTTP probe that failed half-way on the same port
+    old = report(
+        host(NAS, (dsm_http("4.3", 3810),), (finding("DSM003", Severity.CRITICAL, NAS, 5000),))
+    )
+    broken = ServiceObservation(5000, "tcp", "open", "http", http=HttpObservation("http", 200))
+    error = ProbeAttempt("http", ProbeStatus.ERROR, "http answered, then failed", 5000)
+    new = report(host(NAS, (broken,), attempts=(error,)))
+    # When the runs are compared
+    diff = diff_reports(old, new)
+    # Then the SynoLocker finding is not claimed fixed
+    assert keys(diff.not_confirmed) == [("DSM003", NAS, 5000)]
+    assert diff.not_confirmed[0].changes == ("http probe error on port 5000/tcp in the new run",)
+
+
+def test_a_host_left_out_of_the_new_run_has_its_findings_not_confirmed() -> None:
+    old = report(host(FTP, (ServiceObservation(21, "tcp", "open", "ftp"),), (_ftp(),)))
+    diff = diff_reports(old, report())
+    assert diff.hosts_vanished == (FTP,)
+    assert diff.not_confirmed[0].changes == (f"host {FTP} not scanned in the new run",)
+    assert diff.services_vanished == ()
+
+
+def test_a_host_level_finding_is_resolved_on_a_complete_host() -> None:
+    upnp = finding("SVC001", Severity.HIGH, NAS, 0, "")
+    old = report(host(NAS, (), (upnp,)))
+    diff = diff_reports(old, report(host(NAS, ())))
+    assert keys(diff.resolved) == [("SVC001", NAS, 0)]
+    assert diff.resolved[0].changes == ()
+
+
+def test_a_severity_change_is_a_change_and_worsens_when_it_goes_up() -> None:
+    service = (ServiceObservation(21, "tcp", "open", "ftp"),)
+    old = report(host(FTP, service, (_ftp(Severity.MEDIUM),)))
+    new = report(host(FTP, service, (_ftp(Severity.CRITICAL),)))
+    diff = diff_reports(old, new)
+    assert diff.changed[0].changes == ("severity medium -> critical", "host grade C -> F")
+    assert diff.worsened() == [diff.changed[0]]
+    assert (diff.old_grade, diff.new_grade) == (Grade.C, Grade.F)
+    assert diff_reports(new, old).worsened() == []
+
+
+def test_a_dsm_update_level_and_a_product_swap_are_described() -> None:
+    old = report(
+        host(
+            NAS,
+            (dsm_http("7.2.2", 72806), ssh("8.2p1")),
+            (
+                finding("DSM005", Severity.LOW, NAS, 5000),
+                finding("SVC002", Severity.MEDIUM, NAS, 22),
+            ),
+        )
+    )
+    dropbear = ServiceObservation(22, "tcp", "open", "ssh", "Dropbear sshd", "2022.83")
+    new = report(
+        host(
+            NAS,
+            (dsm_http("7.2.2", 72806, update=1), dropbear),
+            (
+                finding("DSM005", Severity.LOW, NAS, 5000),
+                finding("SVC002", Severity.MEDIUM, NAS, 22),
+            ),
+        )
+    )
+    changes = {c.rule: c.changes for c in diff_reports(old, new).changed}
+    assert changes["DSM005"] == ("DSM 7.2.2-72806 -> 7.2.2-72806 Update 1",)
+    assert changes["SVC002"] == ("product OpenSSH 8.2p1 -> Dropbear sshd 2022.83",)
+
+
+def test_an_accepted_finding_is_still_diffed_and_keeps_its_acceptance() -> None:
+    # Given the same finding, accepted in run 2 only
+    service = (ServiceObservation(21, "tcp", "open", "ftp"),)
+    acceptance = Acceptance("FTP for the scanner drop", "alice", date(2026, 12, 31))
+    accepted = dataclasses.replace(_ftp(), acceptance=acceptance)
+    old = report(host(FTP, service, (_ftp(),)))
+    new = report(host(FTP, service, (accepted,)))
+    # When the runs are compared
+    change = diff_reports(old, new).changed[0]
+    # Then the diff says what happened and the acceptance stays on the finding
+    assert change.changes == ("host grade D -> A", "accepted until 2026-12-31 by alice")
+    assert change.after is not None and change.after.acceptance == acceptance
+
+
+def test_an_expired_acceptance_shows_in_the_changes() -> None:
+    service = (ServiceObservation(21, "tcp", "open", "ftp"),)
+    live = Acceptance("FTP for the scanner drop", "alice", date(2026, 12, 31))
+    expired = dataclasses.replace(live, expired=True)
+    old = report(host(FTP, service, (dataclasses.replace(_ftp(), acceptance=live),)))
+    new = report(host(FTP, service, (dataclasses.replace(_ftp(), acceptance=expired),)))
+    change = diff_reports(old, new).changed[0]
+    assert change.changes == ("host grade A -> D", "acceptance expired (2026-12-31)")
+
+
+def test_a_new_finding_under_an_acceptance_says_so() -> None:
+    service = (ServiceObservation(21, "tcp", "open", "ftp"),)
+    live = Acceptance("FTP for the scanner drop", "alice", date(2026, 12, 31))
+    new = report(host(FTP, service, (dataclasses.replace(_ftp(), acceptance=live),)))
+    diff = diff_reports(report(host(FTP, service)), new)
+    assert diff.new[0].changes == ("accepted until 2026-12-31 by alice",)
+
+
+def _ftp(severity: Severity = Severity.HIGH) -> Finding:
+    return finding("SVC001", severity, FTP, 21)
