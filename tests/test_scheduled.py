@@ -217,3 +217,94 @@ def test_two_weekly_scans_say_exactly_what_changed(
         check=True,
     )
     assert _where(json.loads(stored.stdout)["new"]) == {("SVC001", SPARE, 23)}
+
+
+def test_accepted_risks_stay_in_the_report_and_do_not_count(tmp_path: Path) -> None:
+    accepted = tmp_path / "accepted.toml"
+    accepted.write_text(f"""
+[[accept]]
+rule = "SVC001"
+address = "{SPARE}"
+port = 23
+reason = "lab telnet, isolated"
+owner = "ops@example.net"
+expires = 2099-12-31
+
+[[accept]]
+id = "DSM001-000000000000"
+reason = "matches nothing"
+owner = "ops@example.net"
+expires = 2099-12-31
+""")
+    history = tmp_path / "h.sqlite3"
+    with _week(2):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "exposure_audit",
+                "scan",
+                SPARE,
+                "--allow-private",
+                "-p",
+                "23",
+                "--accepted",
+                str(accepted),
+                "--history",
+                str(history),
+                "--format",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    # Only the accepted Telnet finding exists: it does not count for the grade or exit code.
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (host,) = doc["hosts"]
+    (finding,) = host["findings"]
+    assert finding["rule"] == "SVC001" and finding["acceptance"]["owner"] == "ops@example.net"
+    assert host["grade"] == "A"
+    assert any("stale" in note for note in doc["notes"])
+    # Re-rendered from the history, the acceptance is still there.
+    report = subprocess.run(
+        [sys.executable, "-m", "exposure_audit", "report", "latest", "--history", str(history)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "accepted: SVC001 23/tcp (critical) by ops@example.net" in report.stdout
+
+
+def test_schedule_prints_a_weekly_cron_line_and_systemd_units(tmp_path: Path) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text('targets = ["198.51.100.7"]\n')
+    cron = subprocess.run(
+        [sys.executable, "-m", "exposure_audit", "schedule", "--print", "cron", "-c", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert cron.stdout.startswith("0 6 * * 1 ")
+    assert f"scan -c {config}" in cron.stdout and "--compare" in cron.stdout
+    units = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exposure_audit",
+            "schedule",
+            "--print",
+            "systemd",
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "[Timer]" in units.stdout and "Persistent=true" in units.stdout
