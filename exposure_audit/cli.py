@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for SSDP answers (default 3)",
     )
-    _output_options(inventory, ["json", "table"])
+    _output_options(inventory, ["json", "table"], default="json")
 
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("table", "json"), default="table")
@@ -192,10 +192,10 @@ def _store_option(cmd: argparse.ArgumentParser) -> None:
     )
 
 
-def _output_options(cmd: argparse.ArgumentParser, formats: Sequence[str]) -> None:
-    cmd.add_argument(
-        "--format", choices=list(formats), default=formats[0] if "table" not in formats else "table"
-    )
+def _output_options(
+    cmd: argparse.ArgumentParser, formats: Sequence[str], default: str = "table"
+) -> None:
+    cmd.add_argument("--format", choices=list(formats), default=default)
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cmd.add_argument(

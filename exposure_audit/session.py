@@ -129,6 +129,7 @@ def _run(auditor: Auditor, options: SessionOptions, store: HistoryStore | None) 
                 to_dict(report),
                 complete=report.complete and not outcome.interrupted,
                 duration=time.monotonic() - started,
+                interrupted=outcome.interrupted,
             )
         except StoreError as exc:
             outcome.store_errors.append(str(exc))
@@ -136,10 +137,14 @@ def _run(auditor: Auditor, options: SessionOptions, store: HistoryStore | None) 
         return outcome
     wants_diff = options.compare or options.need_diff or options.notify is not None
     if wants_diff and store is not None and outcome.previous_run is not None:
-        old = store.report(outcome.previous_run)
-        outcome.diff = diff_reports(
-            old, report, old_run=outcome.previous_run, new_run=outcome.run_id
-        )
+        try:
+            old = store.report(outcome.previous_run)
+        except (StoreError, ValueError) as exc:
+            outcome.store_errors.append(f"run {outcome.previous_run} cannot be compared: {exc}")
+        else:
+            outcome.diff = diff_reports(
+                old, report, old_run=outcome.previous_run, new_run=outcome.run_id
+            )
     if options.notify is not None:
         outcome.deliveries = _notify(options.notify, report, outcome.diff)
     return outcome
