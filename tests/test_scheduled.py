@@ -18,11 +18,12 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from exposure_audit.lab import DEMO_ZONE, Lab, LabHost, LabService
+from exposure_audit.lab import Lab, LabHost, LabService
 
 from .servers import Server, read_request, serve
 
-NAS, SPARE = "127.77.0.10", "127.77.0.70"
+# Addresses of their own, so the demo lab (127.77.0.0/24) may run beside these tests.
+NAS, SPARE = "127.79.0.10", "127.79.0.70"
 
 
 def _week(n: int) -> Lab:
@@ -38,7 +39,7 @@ def _week(n: int) -> Lab:
         None,
     )
     spare_services = () if n == 1 else (LabService(23, "banner", "telnet_syno"),)
-    return Lab([nas, LabHost("spare", SPARE, "clean", spare_services, "A", None)], DEMO_ZONE)
+    return Lab([nas, LabHost("spare", SPARE, "clean", spare_services, "A", None)])
 
 
 class _Mailbox:
