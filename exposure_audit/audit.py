@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -35,10 +35,10 @@ from .observations import (
     SsdpReply,
     UpnpObservation,
 )
-from .ports import PortSet
+from .ports import PortSet, default_ports
 from .probes.dns import resolve_names
 from .probes.http import HttpProbeSettings, PortFingerprint, fingerprint_port, make_client
-from .probes.nmap_scan import DiscoveryResult, NmapScanner, VersionInfo
+from .probes.nmap_scan import DiscoveryResult, VersionInfo
 from .probes.upnp import IgdReadResult, probe_description_ports, probe_ssdp, read_igd
 from .report import HostReport, Report, SkippedAddress
 from .rules import evaluate_host
@@ -48,6 +48,12 @@ from .upnp import Inventory
 # Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join
 # its -sV run: long enough to gather the hosts that answer at once, short against a timeout.
 _WAVE_LINGER = 0.5
+# Waves whose -sV runs may overlap: a later wave does not wait for an earlier wave's nmap (a
+# wave of tarpits would otherwise hold the next one past its deadline), within this bound.
+_VERSION_WAVES = 4
+# nmap checks --host-timeout between -sV probes only (a silent port costs its 6 s banner wait
+# whatever is left): an nmap still running this long after the deadline is killed.
+_NMAP_GRACE = 1.0
 
 SSDP_PORT = 1900
 
@@ -55,7 +61,17 @@ SSDP_PORT = 1900
 # found open (see exposure_audit/data/ports.json for the sources).
 IGD_PORTS = frozenset({1900, 2189, 2869, 5000, 5431, 49000, 49152, 52869})
 
-__all__ = ["AuditSettings", "Auditor", "NullProgress", "Progress"]
+# "Everything open" (docs/hostile.md): a host where at least _ALL_OPEN_SHARE of _ALL_OPEN_MIN
+# or more scanned TCP ports accept, or every one of _ALL_OPEN_SMALL or more, is a tarpit, a
+# honeypot or a firewall answering for whatever is behind it. A spread sample of its ports
+# (and those of the default set) is probed first; when the sample answers alike, the ports
+# are not reported one by one, only those that answered differently.
+_ALL_OPEN_MIN = 50
+_ALL_OPEN_SHARE = 0.9
+_ALL_OPEN_SMALL = 20
+_ALL_OPEN_SAMPLE = 8
+
+__all__ = ["AuditSettings", "Auditor", "NullProgress", "Progress", "Scanner"]
 
 
 class Progress(Protocol):
@@ -66,6 +82,19 @@ class Progress(Protocol):
     def start(self, total_hosts: int) -> None: ...
 
     def advance(self, hosts: int = 1) -> None: ...
+
+
+class Scanner(Protocol):
+    """What the audit asks of a port scanner: ``probes.nmap_scan.NmapScanner``, or a replay
+    of an nmap run someone else made (``grade_import``). The contracts are NmapScanner's."""
+
+    async def discover(
+        self, addresses: Sequence[str], ports: PortSet, *, udp: bool, host_timeout: float
+    ) -> dict[str, DiscoveryResult]: ...
+
+    async def versions(
+        self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
+    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]: ...
 
 
 class NullProgress:
@@ -123,6 +152,7 @@ class _HostWork:
     incomplete: bool = False
     ssdp: tuple[SsdpReply, ...] = ()
     igd: IgdReadResult | None = None
+    hidden: frozenset[int] = frozenset()  # open TCP ports not reported one by one
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -137,7 +167,7 @@ class Auditor:
         plan: TargetPlan,
         settings: AuditSettings,
         *,
-        scanner: NmapScanner,
+        scanner: Scanner,
         resolver: dns.asyncresolver.Resolver,
         udp_possible: tuple[bool, str] = (False, "UDP scanning not requested"),
         progress: Progress | None = None,
@@ -159,6 +189,7 @@ class Auditor:
         self.errors: list[str] = []
         self.notes: list[str] = []
         self._order: list[str] = []
+        self._versions_gate = asyncio.Semaphore(_VERSION_WAVES)
         self._inventory_addresses: set[str] = set()
 
     def report(self, *, complete: bool) -> Report:
@@ -181,6 +212,7 @@ class Auditor:
     async def run(self) -> Report:
         """Audit every target; returns the complete report (or one with run errors)."""
         self.started_at = self.clock()
+        self._versions_gate = asyncio.Semaphore(_VERSION_WAVES)  # this run's event loop
         targets = await self._targets()
         self._order = list(targets)
         self._inventory_addresses = self._inventory_targets(list(targets))
@@ -295,14 +327,23 @@ class Auditor:
         tasks = {asyncio.create_task(self._fingerprint_host(w, client, ssdp)): w for w in work}
         # Hosts finish in waves: whatever is done within a short linger after the first
         # completion shares one -sV run and is reported, while the rest (silent ports, tarpits,
-        # slow drips) keep going. Nobody waits for a straggler, and nmap starts once per wave.
+        # slow drips) keep going. Nobody waits for a straggler, and nmap starts once per wave;
+        # a wave's -sV does not hold the next wave back either.
         pending: set[asyncio.Task[None]] = set(tasks)
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if pending:
-                more, pending = await asyncio.wait(pending, timeout=_WAVE_LINGER)
-                done |= more
-            await self._versions_and_finish([tasks[t] for t in done])
+        waves: list[asyncio.Task[None]] = []
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if pending:
+                    more, pending = await asyncio.wait(pending, timeout=_WAVE_LINGER)
+                    done |= more
+                wave = [tasks[t] for t in done]
+                waves.append(asyncio.create_task(self._versions_and_finish(wave)))
+            await asyncio.gather(*waves)
+        finally:
+            for task in [*pending, *waves]:
+                task.cancel()  # interrupted: no probe and no nmap is left running
+            await asyncio.gather(*pending, *waves, return_exceptions=True)
 
     async def _fingerprint_host(
         self,
@@ -319,21 +360,76 @@ class Auditor:
         hostname = work.hostnames[0] if work.hostnames else None
 
         async def probe(port: int) -> None:
-            work.fingerprints[port] = await fingerprint_port(
-                client, work.address, port, hostname=hostname, settings=self.settings.http
-            )
+            try:
+                work.fingerprints[port] = await fingerprint_port(
+                    client, work.address, port, hostname=hostname, settings=self.settings.http
+                )
+            except Exception as exc:  # a probe bug must not lose the host: say so, go on
+                reason = f"the HTTP probe failed: {type(exc).__name__}: {exc}"
+                attempt = ProbeAttempt("http", ProbeStatus.ERROR, reason[:300], port)
+                work.fingerprints[port] = PortFingerprint(None, None, attempt)
 
+        everything_open = _accepts_everything(len(ports), len(self.settings.nmap_ports.tcp))
         try:
             async with asyncio.timeout(work.remaining()):
-                await asyncio.gather(*(probe(p) for p in ports))
+                if everything_open:
+                    await self._sample_everything_open(work, ports, probe)
+                else:
+                    await asyncio.gather(*(probe(p) for p in ports))
         except TimeoutError:
             work.incomplete = True
             missing = sorted(set(ports) - set(work.fingerprints))
+            listed = ", ".join(map(str, missing[:20]))
+            listed += f", ... ({len(missing)} in all)" if len(missing) > 20 else ""
             work.attempts.append(
-                ProbeAttempt("http", ProbeStatus.TIMED_OUT, f"host deadline reached on {missing}")
+                ProbeAttempt("http", ProbeStatus.TIMED_OUT, f"host deadline reached on [{listed}]")
             )
         if self.settings.upnp:
-            await self._upnp_host(work, client, ssdp, ports)
+            await self._upnp_host(work, client, ssdp, [p for p in ports if p not in work.hidden])
+
+    async def _sample_everything_open(
+        self, work: _HostWork, ports: list[int], probe: Callable[[int], Awaitable[None]]
+    ) -> None:
+        """Probe a spread sample of a host that accepts (nearly) every port, and the ports of
+        the default set; if the sample answers alike, report only the ports that answered
+        differently, else probe every port as usual. Until the sample is in (the deadline may
+        cut it), no port is reported one by one."""
+        scanned = len(self.settings.nmap_ports.tcp)
+        count = f"all {scanned}" if len(ports) == scanned else f"{len(ports)} of {scanned}"
+        work.hidden = frozenset(ports)
+        work.incomplete = True
+        sample = _spread(ports, _ALL_OPEN_SAMPLE)
+        usual = set(default_ports().tcp)
+        known = [p for p in ports if p in usual and p not in sample]
+        head = (
+            f"{count} scanned TCP ports accepted connections: a tarpit, a "
+            "honeypot or a firewall accepting everything"
+        )
+        work.notes.append(f"{head}; its ports are not reported one by one")
+        await asyncio.gather(*(probe(p) for p in (*sample, *known)))
+        answers = {_signature(work.fingerprints.get(p)) for p in sample}
+        if len(answers) > 1:
+            # The sample differs: a real host with many services. Probe and report them all.
+            work.hidden = frozenset()
+            work.incomplete = work.discovery.timed_out
+            work.notes.pop()
+            await asyncio.gather(*(probe(p) for p in ports if p not in work.fingerprints))
+            return
+        common = answers.pop()
+        shown = sorted(p for p in known if _signature(work.fingerprints.get(p)) != common)
+        work.hidden = frozenset(ports) - set(shown)
+        differ = f"; {', '.join(map(str, shown))} answered differently and are reported"
+        work.notes[-1] = (
+            f"{head}; {len(sample)} sampled ports gave the same answer ({_describe(common)}), "
+            f"so the ports are not reported one by one{differ if shown else ''}"
+        )
+        work.attempts.append(
+            ProbeAttempt(
+                "http",
+                ProbeStatus.SKIPPED,
+                f"{len(work.hidden)} open ports not probed one by one: the host accepts every port",
+            )
+        )
 
     async def _upnp_host(
         self,
@@ -373,32 +469,65 @@ class Auditor:
             return
         versions: dict[tuple[str, int], VersionInfo] = {}
         if self.settings.version_detection:
-            residual = {
-                w.address: [
-                    s.port
-                    for s in w.discovery.services
-                    if _open_tcp(s) and _not_web(w.fingerprints.get(s.port))
-                ]
-                for w in hosts
-                if w.remaining() > 0
-            }
-            if any(residual.values()):
-                self.progress.phase("detecting service versions")
-                budget = min(w.remaining() for w in hosts if w.address in residual)
-                try:
-                    versions, cut = await self.scanner.versions(residual, host_timeout=budget)
-                except ProbeFailed as exc:
-                    self.errors.append(str(exc))
-                    cut = set(residual)
-                for w in hosts:
-                    if w.address in cut:
-                        w.incomplete = True
-                        w.attempts.append(
-                            ProbeAttempt("versions", ProbeStatus.TIMED_OUT, "host deadline reached")
-                        )
+            async with self._versions_gate:
+                versions = await self._versions(hosts)
         now = self.clock()
         for w in hosts:
             self._finish(_observe(w, versions, self._udp_note()), now)
+
+    async def _versions(self, hosts: list[_HostWork]) -> dict[tuple[str, int], VersionInfo]:
+        """-sV on the open ports of ``hosts`` that did not speak HTTP/TLS, within the earliest
+        of their deadlines. A host whose deadline passed before -sV could start is incomplete."""
+        wanted = {
+            w.address: [
+                s.port
+                for s in w.discovery.services
+                if _open_tcp(s) and s.port not in w.hidden and _not_web(w.fingerprints.get(s.port))
+            ]
+            for w in hosts
+        }
+        late = [w for w in hosts if wanted[w.address] and w.remaining() <= 0]
+        for w in late:
+            w.incomplete = True
+            w.attempts.append(
+                ProbeAttempt("versions", ProbeStatus.TIMED_OUT, "host deadline reached before -sV")
+            )
+        residual = {w.address: wanted[w.address] for w in hosts if w.remaining() > 0}
+        residual = {address: ports for address, ports in residual.items() if ports}
+        if not residual:
+            return {}
+        self.progress.phase("detecting service versions")
+        budget = min(w.remaining() for w in hosts if w.address in residual)
+        # One nmap per port list (as NmapScanner runs them), each killed at the deadline.
+        groups: dict[tuple[int, ...], dict[str, list[int]]] = {}
+        for address, ports in residual.items():
+            groups.setdefault(tuple(sorted(set(ports))), {})[address] = ports
+        versions: dict[tuple[str, int], VersionInfo] = {}
+        cut: set[str] = set()
+        for found, group_cut in await asyncio.gather(
+            *(self._versions_group(group, budget) for group in groups.values())
+        ):
+            versions.update(found)
+            cut |= group_cut
+        for w in hosts:
+            if w.address in cut:
+                w.incomplete = True
+                w.attempts.append(
+                    ProbeAttempt("versions", ProbeStatus.TIMED_OUT, "host deadline reached")
+                )
+        return versions
+
+    async def _versions_group(
+        self, group: dict[str, list[int]], budget: float
+    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]:
+        try:
+            async with asyncio.timeout(budget + _NMAP_GRACE):
+                return await self.scanner.versions(group, host_timeout=budget)
+        except TimeoutError:
+            return {}, set(group)
+        except ProbeFailed as exc:
+            self.errors.append(str(exc))
+            return {}, set(group)
 
     def _name_notes(self, hostnames: tuple[str, ...]) -> list[str]:
         domains = {n.name: n.synology_domain for n in self.names if n.synology_domain}
@@ -449,6 +578,41 @@ def _not_web(fingerprint: PortFingerprint | None) -> bool:
     return fingerprint is None or fingerprint.http is None
 
 
+def _accepts_everything(open_ports: int, scanned: int) -> bool:
+    """Whether a host's open TCP ports look like "everything open" (see _ALL_OPEN_MIN)."""
+    if scanned >= _ALL_OPEN_MIN and open_ports >= _ALL_OPEN_SHARE * scanned:
+        return True
+    return scanned >= _ALL_OPEN_SMALL and open_ports == scanned
+
+
+def _spread(ports: Sequence[int], count: int) -> list[int]:
+    """``count`` ports spread evenly over ``ports`` (all of them when there are fewer)."""
+    if len(ports) <= count:
+        return list(ports)
+    return list(dict.fromkeys(ports[(2 * i + 1) * len(ports) // (2 * count)] for i in range(count)))
+
+
+_Signature = tuple[str | int | bool | None, ...]
+
+
+def _signature(fingerprint: PortFingerprint | None) -> _Signature:
+    """What a port answered, for telling an accept-everything host's ports apart."""
+    http = fingerprint.http if fingerprint is not None else None
+    if http is None:
+        return ("none",)
+    return (http.scheme, http.status_code, http.server, http.title, http.dsm is not None, http.srm)
+
+
+def _describe(signature: _Signature) -> str:
+    if signature == ("none",):
+        return "no HTTP or TLS answer"
+    scheme, status, server, title = signature[:4]
+    parts = [f"{scheme} {status}"]
+    parts += [f"Server {server}"] if server else []
+    parts += [f"title {title}"] if title else []
+    return ", ".join(parts)
+
+
 def _failed_host(address: str, hostnames: tuple[str, ...], error: str) -> HostObservation:
     return HostObservation(
         address=address,
@@ -468,6 +632,8 @@ def _observe(
     services: list[ServiceObservation] = []
     attempts = list(work.attempts)
     for service in work.discovery.services:
+        if service.protocol == "tcp" and service.port in work.hidden:
+            continue
         fp = work.fingerprints.get(service.port) if service.protocol == "tcp" else None
         if fp is not None:
             if fp.attempt.status is not ProbeStatus.COMPLETED:

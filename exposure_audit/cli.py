@@ -16,12 +16,13 @@ from collections.abc import Callable, Sequence
 from tabulate import tabulate
 
 from . import __version__
+from .commands.formats import REPORT_FORMATS
+from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
 from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
 from .commands.scan import cmd_demo, cmd_scan, parse_severity
 from .commands.upnp import cmd_upnp_inventory
 from .errors import RunError, UsageError
-from .render import FORMATS
 from .render_diff import DIFF_FORMATS
 from .rules import RULES, rule_by_id
 
@@ -39,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     _scan_parser(sub.add_parser("scan", help="audit addresses, ranges and host names"))
 
     demo = sub.add_parser("demo", help="start the built-in lab on loopback and audit it")
-    _output_options(demo, sorted(FORMATS))
+    _output_options(demo, REPORT_FORMATS)
 
     history = sub.add_parser("history", help="list the stored runs")
     _store_option(history)
@@ -48,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-render a stored run")
     report.add_argument("run", metavar="RUN", help="a run id, 'latest' or 'previous'")
     _store_option(report)
-    _output_options(report, sorted(FORMATS))
+    _output_options(report, REPORT_FORMATS)
     diff = sub.add_parser("diff", help="what changed between two stored runs")
     diff.add_argument("old", nargs="?", metavar="OLD", help="default: the previous complete run")
     diff.add_argument("new", nargs="?", metavar="NEW", help="default: the latest complete run")
@@ -73,6 +74,25 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for SSDP answers (default 3)",
     )
     _output_options(inventory, ["json", "table"], default="json")
+
+    grade = sub.add_parser("grade", help="grade an existing nmap XML run (no re-scan)")
+    grade.add_argument("--nmap-xml", required=True, metavar="FILE", help="nmap's -oX output")
+    grade.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run the HTTP/TLS/DSM and UPnP probes on its open ports",
+    )
+    grade.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="with --probe: allow probing non-public addresses",
+    )
+    grade.add_argument("--host-timeout", type=float, default=60.0, metavar="SECONDS")
+    grade.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
+    grade.add_argument("--no-upnp", action="store_true", help="with --probe: no UPnP probes")
+    grade.add_argument("--upnp-inventory", metavar="FILE")
+    grade.add_argument("--fail-on", default=None, metavar="SEVERITY")
+    _output_options(grade, REPORT_FORMATS)
 
     rules = sub.add_parser("rules", help="list every rule")
     rules.add_argument("--format", choices=("table", "json"), default="table")
@@ -136,6 +156,13 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="per-request HTTP/TLS timeout (default 10)",
     )
+    scan.add_argument(
+        "--max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="bytes read of one HTTP body, counted after decompression (default 1048576)",
+    )
     scan.add_argument("--no-udp", action="store_true", help="do not scan UDP ports with nmap")
     scan.add_argument(
         "--no-version-detection", action="store_true", help="skip nmap -sV on non-HTTP ports"
@@ -177,7 +204,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         help="accepted risks ([[accept]] entries in TOML)",
     )
     scan.add_argument("--webhook", metavar="URL", help="POST a notification here after the run")
-    _output_options(scan, sorted(FORMATS))
+    _output_options(scan, REPORT_FORMATS)
     scan.add_argument(
         "--fail-on",
         default=None,
@@ -214,6 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "diff": cmd_diff,
         "schedule": cmd_schedule,
         "upnp-inventory": cmd_upnp_inventory,
+        "grade": cmd_grade,
         "rules": _cmd_rules,
         "explain": _cmd_explain,
     }

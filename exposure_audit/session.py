@@ -5,6 +5,12 @@ finished host goes into the history store as it completes (an interrupted run ke
 marked incomplete); accepted risks are applied before the run is stored; the diff compares with
 the latest complete run before this one; notifications go out when the policy says the run has
 something to say, and a failing one never loses the run.
+
+Faults and signals (``docs/security.md``): a history store that cannot be opened or take the
+run (damaged, locked past the busy timeout, on a full disk) stops the session before anything
+is scanned; trouble with it later is reported and the scan goes on. SIGINT and SIGTERM behave
+alike in every phase (:class:`Interrupts`): the run ends with what it found, is stored as
+interrupted, and the history's last write is never cut in half.
 """
 
 from __future__ import annotations
@@ -12,17 +18,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
+import queue
 import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from types import FrameType
+from typing import Any, TypeVar
 
 from . import __version__
 from .accept import AcceptedRisk, apply_acceptances
 from .audit import Auditor
 from .diff import ReportDiff, diff_reports
+from .errors import RunError, UsageError
 from .findings import Severity
 from .message import compose, should_notify
 from .notify import (
@@ -37,7 +49,15 @@ from .render import host_dict, to_dict
 from .report import HostReport, Report
 from .store import HistoryStore, StoreError
 
-__all__ = ["NotifyPlan", "SessionOptions", "SessionOutcome", "run_session"]
+__all__ = [
+    "BUSY_TIMEOUT_ENV",
+    "Interrupts",
+    "NotifyPlan",
+    "SessionOptions",
+    "SessionOutcome",
+    "history_busy_timeout",
+    "run_session",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +89,11 @@ class SessionOptions:
 @dataclass
 class SessionOutcome:
     """What the session did. ``previous_run`` is the run the diff compares with (None on the
-    first run); ``store_errors`` are history problems that did not stop the scan."""
+    first run); ``store_errors`` are history problems that did not stop the scan (this run is
+    then not, or not wholly, in the history); ``compare_errors`` are problems reading the run
+    to compare with. ``interrupted`` names the phase a SIGINT or SIGTERM stopped in
+    (``interrupted_in``: "the scan", "writing the history", "notifications") and the signal
+    (``signal``)."""
 
     report: Report
     interrupted: bool = False
@@ -79,42 +103,215 @@ class SessionOutcome:
     stale: list[AcceptedRisk] = field(default_factory=list)
     deliveries: list[DeliveryResult] = field(default_factory=list)
     store_errors: list[str] = field(default_factory=list)
+    history: Path | None = None
+    compare_errors: list[str] = field(default_factory=list)
+    interrupted_in: str = ""
+    signal: str = ""
 
     @property
     def notification_failed(self) -> bool:
         return any(not d.delivered for d in self.deliveries)
 
 
-def run_session(auditor: Auditor, options: SessionOptions) -> SessionOutcome:
-    """Run the audit and everything around it. Raises :class:`StoreError` only when the
-    store cannot be opened (before anything is scanned); later store trouble is recorded."""
-    store = HistoryStore(options.history) if options.history is not None else None
+_T = TypeVar("_T")
+
+
+class Interrupts:
+    """SIGINT and SIGTERM, one behaviour for both, while a command runs (a context manager).
+
+    * Inside :meth:`run` (the event loop of the audit or of a webhook), the first signal
+      cancels the running task: it ends with what it found, and :meth:`run` raises
+      :class:`asyncio.CancelledError`. A second signal raises :class:`KeyboardInterrupt`.
+    * Inside :meth:`deferred` (the whole session but those two), a signal is noted in
+      ``received`` and the code goes on to a point where it looks: a history transaction or
+      the report's atomic rename is never cut in half, and no moment is left where a signal
+      would land outside the handling. A second signal there raises
+      :class:`KeyboardInterrupt`: whoever insists gets out at once.
+    * Inside :meth:`interruptible` (blocking network code: SMTP), and anywhere else, a signal
+      raises :class:`KeyboardInterrupt`, as Ctrl-C does.
+
+    ``received`` names the first signal (None when none came). Without this, SIGTERM (what
+    ``kill``, systemd and cron's timeouts send) would end the process on the spot outside
+    the event loop: no report, the run left "running". Signal handlers can only be set in
+    the main thread; elsewhere this object changes nothing and ``received`` stays None.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._deferred = 0
+        self._count = 0
+
+    def __enter__(self) -> Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+
+    @property
+    def name(self) -> str:
+        """``SIGINT``, ``SIGTERM``, or "" when no signal came."""
+        return self.received.name if self.received is not None else ""
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._count += 1
+        if self.received is None:
+            self.received = signal.Signals(signum)
+        if self._count > 1:
+            raise KeyboardInterrupt
+        if self._task is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._task.cancel)
+        elif not self._deferred:
+            raise KeyboardInterrupt
+
+    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
+        """``asyncio.run(coro)``, cancelled by a signal (or at once when one came before)."""
+
+        async def main() -> _T:
+            self._loop = asyncio.get_running_loop()
+            self._task = asyncio.current_task()
+            try:
+                if self.received is not None:
+                    raise asyncio.CancelledError
+                return await coro
+            finally:
+                self._task = None
+                self._loop = None
+
+        try:
+            return asyncio.run(main())
+        finally:
+            coro.close()  # never awaited when the signal came first: no "never awaited" warning
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Signals inside the block are noted in ``received``; the code looks when it can."""
+        self._deferred += 1
+        try:
+            yield
+        finally:
+            self._deferred -= 1
+
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Blocking code that a signal may cut (``KeyboardInterrupt``), deferred or not; at once
+        when a signal came before."""
+        saved, self._deferred = self._deferred, 0
+        try:
+            if self.received is not None:
+                raise KeyboardInterrupt
+            yield
+        finally:
+            self._deferred = saved
+
+
+def run_session(
+    auditor: Auditor, options: SessionOptions, interrupts: Interrupts | None = None
+) -> SessionOutcome:
+    """Run the audit and everything around it.
+
+    Raises :class:`StoreError` (saying that nothing was scanned) when the history store cannot
+    be opened or the run cannot be started in it: a damaged, locked or full store stops the
+    run before any packet is sent. Later store trouble is recorded in ``store_errors`` and the
+    scan goes on. A SIGINT or SIGTERM ends the run with what it found (``interrupted``);
+    ``interrupts`` is the caller's :class:`Interrupts` when it also guards what comes after
+    (the output), else the session installs its own.
+    """
+    with contextlib.ExitStack() as stack:
+        if interrupts is None:
+            interrupts = stack.enter_context(Interrupts())
+        stack.enter_context(interrupts.deferred())
+        store = _open(options.history) if options.history is not None else None
+        stopped = False
+        try:
+            outcome = _run(auditor, options, store, interrupts)
+        except KeyboardInterrupt:
+            # A second signal: stop now. A host record may be waiting for another process's
+            # lock; the store is left to the end of the process, as safe for it as SIGKILL.
+            stopped = True
+            raise
+        finally:
+            if store is not None and not stopped:
+                store.close()
+    return outcome
+
+
+def _open(path: Path) -> HistoryStore:
     try:
-        return _run(auditor, options, store)
-    finally:
-        if store is not None:
-            store.close()
+        return HistoryStore(path, busy_timeout=history_busy_timeout())
+    except StoreError as exc:
+        raise StoreError(f"{exc}; nothing was scanned") from exc
 
 
-def _run(auditor: Auditor, options: SessionOptions, store: HistoryStore | None) -> SessionOutcome:
-    outcome = SessionOutcome(report=auditor.report(complete=False))
-    previous = store.latest_complete(1) if store is not None else []
-    outcome.previous_run = previous[0] if previous else None
+BUSY_TIMEOUT_ENV = "EXPOSURE_AUDIT_HISTORY_TIMEOUT"
+"""How long (seconds) a write waits for another process's lock on the history store."""
+
+
+def history_busy_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """``$EXPOSURE_AUDIT_HISTORY_TIMEOUT`` seconds, default 30; :class:`UsageError` naming
+    the variable when it is not a positive number."""
+    text = (os.environ if environ is None else environ).get(BUSY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return 30.0
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 86_400:
+        raise UsageError(f"${BUSY_TIMEOUT_ENV} {text!r}: give a number of seconds above 0")
+    return value
+
+
+def _run(
+    auditor: Auditor,
+    options: SessionOptions,
+    store: HistoryStore | None,
+    interrupts: Interrupts,
+) -> SessionOutcome:
+    outcome = SessionOutcome(report=auditor.report(complete=False), history=options.history)
+    recorder: _HostRecorder | None = None
     if store is not None:
-        outcome.run_id = store.start_run(
-            started_at=auditor.started_at,
-            tool_version=__version__,
-            command=options.command,
-            targets=list(options.targets),
-            ports=auditor.settings.ports,
-        )
-        auditor.on_host = _HostRecorder(store, outcome)
+        try:
+            previous = store.latest_complete(1)
+            outcome.previous_run = previous[0] if previous else None
+            outcome.run_id = store.start_run(
+                started_at=auditor.started_at,
+                tool_version=__version__,
+                command=options.command,
+                targets=list(options.targets),
+                ports=auditor.settings.ports,
+            )
+        except StoreError as exc:
+            raise StoreError(f"{exc}; nothing was scanned") from exc
+        recorder = _HostRecorder(store, outcome.run_id, outcome.store_errors)
+        auditor.on_host = recorder
     started = time.monotonic()
     try:
-        report = asyncio.run(_run_with_signals(auditor))
+        # A signal before this point (while the store was opened) cancels it at once.
+        report = interrupts.run(auditor.run())
     except (KeyboardInterrupt, asyncio.CancelledError):
-        outcome.interrupted = True
+        outcome.interrupted, outcome.interrupted_in = True, "the scan"
         report = auditor.report(complete=False)
+    except RunError as exc:  # a probe failing in a way the audit did not absorb
+        auditor.errors.append(str(exc))
+        report = auditor.report(complete=False)
+    # The last writes are not cut by a signal (the session runs deferred): it is honoured
+    # once they are done.
+    if recorder is not None:
+        recorder.drain()
+    if interrupts.received is not None and not outcome.interrupted:
+        outcome.interrupted, outcome.interrupted_in = True, "writing the history"
+    if outcome.interrupted and report.complete:
+        report = dataclasses.replace(report, complete=False)
     report, outcome.stale = apply_acceptances(report, options.accepted, options.today)
     if outcome.stale:
         notes = tuple(
@@ -132,46 +329,99 @@ def _run(auditor: Auditor, options: SessionOptions, store: HistoryStore | None) 
                 interrupted=outcome.interrupted,
             )
         except StoreError as exc:
-            outcome.store_errors.append(str(exc))
-    if outcome.interrupted:
-        return outcome
+            outcome.store_errors.append(f"{exc}; this run is not stored in full")
+    if interrupts.received is not None and not outcome.interrupted:
+        outcome.interrupted, outcome.interrupted_in = True, "writing the history"
+    if not outcome.interrupted:
+        try:
+            _compare_and_notify(options, store, outcome, interrupts)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            # The run is stored; what was not sent yet is not sent.
+            outcome.interrupted, outcome.interrupted_in = True, "notifications"
+        if interrupts.received is not None and not outcome.interrupted:
+            outcome.interrupted, outcome.interrupted_in = True, "notifications"
+    outcome.signal = interrupts.name
+    return outcome
+
+
+def _compare_and_notify(
+    options: SessionOptions,
+    store: HistoryStore | None,
+    outcome: SessionOutcome,
+    interrupts: Interrupts,
+) -> None:
+    report = outcome.report
     wants_diff = options.compare or options.need_diff or options.notify is not None
     if wants_diff and store is not None and outcome.previous_run is not None:
         try:
             old = store.report(outcome.previous_run)
         except (StoreError, ValueError) as exc:
-            outcome.store_errors.append(f"run {outcome.previous_run} cannot be compared: {exc}")
+            outcome.compare_errors.append(f"run {outcome.previous_run} cannot be compared: {exc}")
         else:
             outcome.diff = diff_reports(
                 old, report, old_run=outcome.previous_run, new_run=outcome.run_id
             )
     if options.notify is not None:
-        outcome.deliveries = _notify(options.notify, report, outcome.diff)
-    return outcome
+        _notify(options.notify, report, outcome.diff, interrupts, outcome.deliveries)
 
 
-@dataclass
 class _HostRecorder:
-    """Records each finished host in the store, committed at once."""
+    """Records each finished host in the store as it finishes, in a thread of its own: the
+    commit (an fsync, or a wait for another process's lock) never stalls the event loop and so
+    never eats into the probes' timeouts. Hosts are written in the order they finished. After
+    the first failure (a full disk, a lock held past the busy timeout) no more hosts are
+    tried one by one: each would wait the busy timeout again. The whole report is still
+    offered to the store at the end (``finish_run``). The thread is a daemon: a second signal
+    does not wait for a record stuck behind a lock (an unfinished transaction is rolled back,
+    as for a killed process)."""
 
-    store: HistoryStore
-    outcome: SessionOutcome
+    def __init__(self, store: HistoryStore, run_id: int | None, errors: list[str]) -> None:
+        self._store = store
+        self._run_id = run_id
+        self._errors = errors
+        self._failed = False
+        self._queue: queue.SimpleQueue[dict[str, Any] | None] = queue.SimpleQueue()
+        self._writer = threading.Thread(target=self._work, name="history-writer", daemon=True)
+        self._writer.start()
 
     def __call__(self, host: HostReport) -> None:
-        if self.outcome.run_id is None:
+        if self._run_id is not None:
+            self._queue.put(host_dict(host))
+
+    def _work(self) -> None:
+        while (doc := self._queue.get()) is not None:
+            self._record(doc)
+
+    def _record(self, doc: dict[str, Any]) -> None:
+        if self._failed or self._run_id is None:
             return
         try:
-            self.store.record_host(self.outcome.run_id, host_dict(host))
-        except StoreError as exc:
+            self._store.record_host(self._run_id, doc)
+        except (StoreError, ValueError) as exc:
             # A full disk or a lock must not stop the scan: the report still gets written.
-            self.outcome.store_errors.append(str(exc))
+            self._failed = True
+            self._errors.append(
+                f"recording host {doc.get('address')}: {exc}; no more hosts recorded one by one"
+            )
+
+    def drain(self) -> None:
+        """Wait until every host handed in so far is written (or given up)."""
+        self._queue.put(None)
+        self._writer.join()
 
 
-def _notify(plan: NotifyPlan, report: Report, diff: ReportDiff | None) -> list[DeliveryResult]:
+def _notify(
+    plan: NotifyPlan,
+    report: Report,
+    diff: ReportDiff | None,
+    interrupts: Interrupts,
+    results: list[DeliveryResult],
+) -> None:
+    """Send what the policy asks for, appending each result to ``results`` as it comes (an
+    interruption keeps the ones already sent)."""
     if not should_notify(plan.when, diff, report, plan.min_severity):
-        return []
+        return
     message = compose(report, diff)
-    results: list[DeliveryResult] = []
     if plan.webhook is not None:
         webhook = plan.webhook
 
@@ -179,17 +429,7 @@ def _notify(plan: NotifyPlan, report: Report, diff: ReportDiff | None) -> list[D
             async with make_webhook_client() as client:
                 return await send_webhook(client, webhook, message)
 
-        results.append(asyncio.run(post()))
+        results.append(interrupts.run(post()))
     if plan.email is not None:
-        results.append(send_email(plan.email, message))
-    return results
-
-
-async def _run_with_signals(auditor: Auditor) -> Report:
-    """Run the audit; SIGTERM cancels it like Ctrl-C, so what was found is still reported."""
-    task = asyncio.current_task()
-    loop = asyncio.get_running_loop()
-    if task is not None:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-    return await auditor.run()
+        with interrupts.interruptible():  # smtplib blocks: a signal cuts it
+            results.append(send_email(plan.email, message))

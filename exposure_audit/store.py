@@ -521,6 +521,17 @@ class HistoryStore:
             return self._corrupt(str(exc))
         if primary == sqlite3.SQLITE_CANTOPEN:
             return StoreError(f"cannot open history store {self._path}: {exc}")
+        if primary == sqlite3.SQLITE_FULL or (
+            primary == sqlite3.SQLITE_IOERR and 0 <= _free_bytes(self._path) < _LOW_SPACE
+        ):
+            # A full disk shows up as an I/O error (SQLITE_IOERR_SHMSIZE) when SQLite cannot
+            # even grow its shared-memory file: say what is wrong, not just "disk I/O error".
+            free = _free_bytes(self._path)
+            shown = f"{free // 1024} KiB free" if free >= 0 else "free space unknown"
+            return StoreError(
+                f"history store {self._path}: the disk holding it is full ({exc}; {shown});"
+                " free some space or use another --history file"
+            )
         return StoreError(f"history store {self._path}: {exc}")
 
     def _corrupt(self, what: str) -> StoreError:
@@ -741,6 +752,19 @@ def _summary_totals(doc: Mapping[str, Any], report: Report) -> tuple[Grade, dict
         ):
             return Grade(grade), {k: int(v or 0) for k, v in counts.items()}
     return report.grade, report.severity_counts()
+
+
+_LOW_SPACE = 1 << 20
+"""Below this many free bytes an I/O error from SQLite is reported as a full disk."""
+
+
+def _free_bytes(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on ``path``'s file system (-1: unknown)."""
+    try:
+        stat = os.statvfs(path.parent if str(path.parent) else Path())
+    except (OSError, AttributeError):  # no statvfs on Windows
+        return -1
+    return stat.f_bavail * stat.f_frsize
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

@@ -247,3 +247,34 @@ def test_a_name_resolving_to_a_private_address_is_skipped_and_the_run_goes_on(la
     ]
     names = {n["name"]: n for n in doc["names"]}
     assert names["gone.example.net"]["errors"]
+
+
+def test_grade_reads_an_nmap_xml_file_without_rescanning() -> None:
+    capture = Path(__file__).parent / "data" / "nmap" / "demo-lab.xml"
+    result = run_cli("grade", "--nmap-xml", str(capture), "--format", "json")
+    assert result.returncode == 1, result.stderr  # Telnet and SMB: critical
+    doc = json.loads(result.stdout)
+    found = {(f["rule"], f["address"], f["port"]) for h in doc["hosts"] for f in h["findings"]}
+    assert {("SVC001", "127.77.0.60", 23), ("SVC001", "127.77.0.60", 445)} <= found
+    bad = run_cli("grade", "--nmap-xml", str(Path(__file__)))
+    assert bad.returncode == 2 and "test_cli.py" in bad.stderr
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "sarif", "html"])
+def test_every_report_format_is_offered_by_scan(lab: Lab, fmt: str) -> None:
+    result = run_cli(
+        "scan",
+        "127.77.0.60",
+        "--allow-private",
+        "-p",
+        "23",
+        "--format",
+        fmt,
+        "--fail-on",
+        "never",
+        "--no-history",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "SVC001" in result.stdout
+    if fmt == "sarif":
+        assert json.loads(result.stdout)["version"] == "2.1.0"

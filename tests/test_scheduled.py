@@ -278,6 +278,25 @@ expires = 2099-12-31
         check=True,
     )
     assert "accepted: SVC001 23/tcp (critical) by ops@example.net" in report.stdout
+    html = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "exposure_audit",
+            "report",
+            "latest",
+            "--history",
+            str(history),
+            "--format",
+            "html",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "Content-Security-Policy" in html.stdout and "SVC001" in html.stdout
+    assert "<svg" in html.stdout  # the trend chart from the stored run
 
 
 def test_schedule_prints_a_weekly_cron_line_and_systemd_units(tmp_path: Path) -> None:

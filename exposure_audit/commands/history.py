@@ -12,10 +12,10 @@ from tabulate import tabulate
 
 from ..diff import diff_reports
 from ..errors import UsageError
-from ..render import render
 from ..render_diff import render_diff
 from ..schedule import cron_line, systemd_units
 from ..store import HistoryStore, RunSummary, default_history_path
+from .formats import render_report, trend_of
 from .output import EXIT_OK, emit
 
 __all__ = ["cmd_diff", "cmd_history", "cmd_report", "cmd_schedule"]
@@ -67,8 +67,10 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        report = store.report(store.resolve_run(args.run))
-    return emit(render(report, args.format), args.output)
+        run_id = store.resolve_run(args.run)
+        report = store.report(run_id)
+        trend = trend_of([r for r in store.runs() if r.id <= run_id])
+    return emit(render_report(report, args.format, trend=trend), args.output)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -16,15 +16,23 @@ from ..audit import Auditor, AuditSettings, Progress
 from ..config import AuditConfig, parse_config
 from ..errors import RunError, UsageError
 from ..findings import Severity
-from ..notify import EmailTarget, WebhookTarget
+from ..notify import EmailTarget, WebhookTarget, redact_url
 from ..ports import default_ports, parse_ports
 from ..probes.dns import make_resolver
 from ..probes.http import HttpProbeSettings
 from ..probes.nmap_scan import NmapScanner, udp_scan_possible
-from ..render import render, to_dict
+from ..render import to_dict
 from ..render_diff import diff_to_dict, render_diff
-from ..session import NotifyPlan, SessionOptions, SessionOutcome, run_session
-from ..store import default_history_path
+from ..render_html import TrendPoint
+from ..session import (
+    Interrupts,
+    NotifyPlan,
+    SessionOptions,
+    SessionOutcome,
+    history_busy_timeout,
+    run_session,
+)
+from ..store import HistoryStore, StoreError, default_history_path
 from ..targets import (
     DEFAULT_MAX_HOSTS,
     TargetPlan,
@@ -33,6 +41,8 @@ from ..targets import (
     parse_lines,
     plan_targets,
 )
+from ..text import printable
+from .formats import render_report, trend_of
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit
 from .upnp import read_inventory
 
@@ -48,6 +58,10 @@ _DEMO_NAMES = (
     "v4only.example.net",
     "gone.example.net",
 )
+
+
+# Below this, a login page would not fit: DSM's markers and titles are in its first KiB.
+_MIN_BODY = 1024
 
 
 def parse_severity(text: str, flag: str) -> Severity | None:
@@ -136,6 +150,9 @@ def _effective(args: argparse.Namespace) -> _Effective:
     )
     if host_timeout <= 0 or request_timeout <= 0 or args.ssdp_wait <= 0:
         raise UsageError("--host-timeout, --request-timeout and --ssdp-wait must be positive")
+    max_body = HttpProbeSettings.max_body_bytes if args.max_body is None else args.max_body
+    if max_body < _MIN_BODY:
+        raise UsageError(f"--max-body must be at least {_MIN_BODY} bytes")
     inventory_path = args.upnp_inventory or (
         str(base / config.upnp_inventory) if config and config.upnp_inventory else None
     )
@@ -144,7 +161,9 @@ def _effective(args: argparse.Namespace) -> _Effective:
         ports=parse_ports(ports_text) if ports_text else default_ports(),
         host_timeout=host_timeout,
         http=HttpProbeSettings(
-            request_timeout=request_timeout, identify_timeout=min(5.0, request_timeout)
+            request_timeout=request_timeout,
+            identify_timeout=min(5.0, request_timeout),
+            max_body_bytes=max_body,
         ),
         udp=False if args.no_udp else None,
         version_detection=not args.no_version_detection,
@@ -251,6 +270,7 @@ def _notify_plan(args: argparse.Namespace, config: AuditConfig | None) -> Notify
 
 def cmd_scan(args: argparse.Namespace) -> int:
     effective = _effective(args)
+    history_busy_timeout()  # a bad $EXPOSURE_AUDIT_HISTORY_TIMEOUT stops the run here (exit 2)
     if args.dry_run:
         _print_dry_run(effective)
         return EXIT_OK
@@ -264,15 +284,46 @@ def cmd_scan(args: argparse.Namespace) -> int:
     )
     options = SessionOptions(
         history=effective.history,
-        command=" ".join(["exposure-audit", *sys.argv[1:]]),
+        command=_command_line(sys.argv[1:], args),
         targets=[*effective.plan.addresses, *effective.plan.hostnames],
         compare=args.compare,
         need_diff=effective.fail_on_new is not None,
         accepted=effective.accepted,
         notify=effective.notify,
     )
-    outcome = run_session(auditor, options)
-    return _finish(outcome, args, effective)
+    # A signal is honoured where the session looks for it, never in the middle of a write
+    # (session.Interrupts); only a second one stops everything at once.
+    with Interrupts() as interrupts, interrupts.deferred():
+        try:
+            outcome = run_session(auditor, options, interrupts)
+            code = _finish(outcome, args, effective)
+        except KeyboardInterrupt:
+            print(
+                f"exposure-audit: interrupted again by {interrupts.name or 'a signal'}: stopped"
+                " at once; what was not written yet is lost (the history lists the run as"
+                " interrupted)",
+                file=sys.stderr,
+            )
+            return EXIT_RUN
+        if interrupts.received is not None and not outcome.interrupted:
+            print(
+                f"exposure-audit: interrupted by {interrupts.name} while writing the report; "
+                "the run finished and is stored",
+                file=sys.stderr,
+            )
+            return EXIT_RUN
+    return code
+
+
+def _command_line(argv: list[str], args: argparse.Namespace) -> str:
+    """The command as stored in the history, with the webhook URL cut to its origin: its path
+    is the credential of a chat webhook (however the flag was spelt: ``--webhook=URL``,
+    ``--webh URL``)."""
+    secret = args.webhook
+    words = ["exposure-audit", *argv]
+    if secret:
+        words = [w.replace(secret, redact_url(secret)) for w in words]
+    return " ".join(words)
 
 
 def _print_dry_run(effective: _Effective) -> None:
@@ -283,17 +334,29 @@ def _print_dry_run(effective: _Effective) -> None:
     for name in plan.hostnames:
         print(f"name {name}")
     print(f"ports: {effective.settings.ports.describe()}")
+    http = effective.settings.http
+    print(
+        f"bounds: host-timeout {effective.settings.host_timeout:g} s, request-timeout "
+        f"{http.request_timeout:g} s, max-body {http.max_body_bytes} bytes"
+    )
     print(f"history: {effective.history or 'off'}")
 
 
 def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
+    if args.format == "html":
+        return render_report(
+            outcome.report,
+            "html",
+            trend=_trend(outcome),
+            diff=outcome.diff if args.compare else None,
+        )
     if not args.compare:
-        return render(outcome.report, args.format)
+        return render_report(outcome.report, args.format)
     if args.format == "json":
         doc = to_dict(outcome.report)
         doc["diff"] = diff_to_dict(outcome.diff) if outcome.diff else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
-    text = render(outcome.report, args.format)
+    text = render_report(outcome.report, args.format)
     if args.format == "table":
         if outcome.diff is None:
             text += "\nno earlier complete run to compare with\n"
@@ -304,10 +367,21 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
     return text
 
 
+def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
+    """The history's runs up to this one, for the HTML trend chart (none without history)."""
+    if outcome.history is None:
+        return []
+    try:
+        with HistoryStore(outcome.history, busy_timeout=history_busy_timeout()) as store:
+            return trend_of(store.runs())
+    except StoreError:
+        return []  # the report matters more than its chart: the store's trouble is reported
+
+
 def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effective) -> int:
     code = emit(_render(outcome, args), args.output)
     report = outcome.report
-    for error in outcome.store_errors:
+    for error in [*outcome.store_errors, *outcome.compare_errors]:
         print(f"exposure-audit: history: {error}", file=sys.stderr)
     for delivery in outcome.deliveries:
         if not delivery.delivered:
@@ -317,11 +391,23 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
                 file=sys.stderr,
             )
     if outcome.interrupted:
-        print("exposure-audit: interrupted; the report holds what was found", file=sys.stderr)
+        by = f" by {outcome.signal}" if outcome.signal else ""
+        during = f" during {outcome.interrupted_in}" if outcome.interrupted_in else ""
+        stored = ""
+        if outcome.run_id is not None and not outcome.store_errors:
+            stored = "; the run is in the history" + (
+                "" if outcome.interrupted_in == "notifications" else " as interrupted"
+            )
+        print(
+            f"exposure-audit: interrupted{by}{during}; the report holds what was found{stored}",
+            file=sys.stderr,
+        )
         return EXIT_RUN
-    if code != EXIT_OK or not report.complete:
+    if code != EXIT_OK or not report.complete or outcome.store_errors:
+        # A run the history could not take in full ends with 3 as well: the report has it.
         for error in report.errors:
-            print(f"exposure-audit: run error: {error}", file=sys.stderr)
+            # printable: nmap's stderr and target text may carry terminal escapes
+            print(f"exposure-audit: run error: {printable(error, 1000)}", file=sys.stderr)
         return EXIT_RUN
     if outcome.notification_failed and effective.notify and effective.notify.fail_run_on_error:
         return EXIT_RUN
@@ -370,7 +456,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         outcome = run_session(
             auditor, SessionOptions(history=None, command="exposure-audit demo", targets=targets)
         )
-        code = emit(render(outcome.report, args.format), args.output)
+        code = emit(render_report(outcome.report, args.format), args.output)
     finally:
         lab.stop()
     if outcome.interrupted or code != EXIT_OK:

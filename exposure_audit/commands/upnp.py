@@ -11,6 +11,7 @@ from pathlib import Path
 from ..errors import UsageError
 from ..probes.http import HttpProbeSettings, make_client
 from ..probes.upnp import take_inventory
+from ..session import Interrupts
 from ..text import printable
 from ..upnp import Inventory, inventory_from_dict, inventory_to_dict
 from .output import EXIT_OK, EXIT_RUN, emit
@@ -43,11 +44,13 @@ def cmd_upnp_inventory(args: argparse.Namespace) -> int:
         async with make_client(HttpProbeSettings()) as client:
             return await take_inventory(client, args.igd, wait=args.wait)
 
-    try:
-        inventory = asyncio.run(take())
-    except KeyboardInterrupt:
-        print("exposure-audit: interrupted", file=sys.stderr)
-        return EXIT_RUN
+    with Interrupts() as interrupts:  # SIGTERM stops it as Ctrl-C does
+        try:
+            inventory = interrupts.run(take())
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            by = f" by {interrupts.name}" if interrupts.name else ""
+            print(f"exposure-audit: interrupted{by}; nothing was written", file=sys.stderr)
+            return EXIT_RUN
     if args.format == "json":
         text = json.dumps(inventory_to_dict(inventory), indent=2) + "\n"
     else:

@@ -95,7 +95,14 @@ async def _query(
     except dns.resolver.NoAnswer:
         return (), (), ""
     except dns.resolver.LifetimeTimeout:
-        return (), (), f"timeout: no answer for {rdtype} within {resolver.lifetime:g} s"
+        return (
+            (),
+            (),
+            (
+                f"timeout: no answer for {rdtype} within {resolver.lifetime:g} s"
+                f" from {_servers(resolver)}"
+            ),
+        )
     except dns.resolver.NoNameservers as exc:
         return (), (), f"no server answered {rdtype} ({_short(exc)})"
     except dns.exception.DNSException as exc:
@@ -105,6 +112,15 @@ async def _query(
     )
     addresses = tuple(ipaddress.ip_address(rdata.address).compressed for rdata in answer)
     return addresses, chain, ""
+
+
+def _servers(resolver: dns.asyncresolver.Resolver) -> str:
+    """The servers asked, as ``127.0.0.53:53`` or ``[::1]:53`` (the system's, unless given)."""
+    shown = []
+    for server in resolver.nameservers:
+        text = str(server)
+        shown.append(f"[{text}]:{resolver.port}" if ":" in text else f"{text}:{resolver.port}")
+    return ", ".join(shown) or "no DNS server"
 
 
 def _short(exc: BaseException) -> str:

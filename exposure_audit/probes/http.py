@@ -4,20 +4,29 @@ For each open port the probe speaks TLS and plain HTTP at once (two connections)
 what answered, preferring TLS. It then reads ``/`` and, when that page shows a DSM marker, the
 read-only DSM version endpoints. Every request is a GET to a fixed path; nothing logs in or
 changes state. Redirects are followed only within the same scheme, address and port; any
-other redirect is recorded, never followed. Bodies are read raw and capped, and compressed
-bodies are inflated with a cap too, so a hostile server cannot exhaust memory.
+other redirect is recorded, never followed.
+
+A hostile server cannot hang the probe or exhaust memory (``docs/hostile.md``): each request
+ends within twice its timeout (a slow drip is cut there, keeping what it sent); a body is read
+up to ``max_body_bytes``, counted after gzip/deflate inflation (a bomb inflates no further);
+and the bodies and headers held at once, across every port the client serves, stay within
+``memory_budget_bytes`` (past it, bodies are cut short and the attempt says so).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import html
 import re
 import ssl
+import weakref
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -35,21 +44,45 @@ from ..dsm import (
 )
 from ..observations import HttpObservation, ProbeAttempt, ProbeStatus, Redirect, TlsCertificate
 
-__all__ = ["HttpProbeSettings", "PortFingerprint", "fingerprint_port", "make_client"]
+__all__ = [
+    "HttpProbeSettings",
+    "PortFingerprint",
+    "fingerprint_port",
+    "make_client",
+    "parse_certificate",
+]
 
 _LEGACY_LOGIN = "/webman/index.cgi"
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TITLE_SCAN = 65536
+# Response headers kept per page (DSM markers need a handful); the rest are dropped unread.
+_MAX_HEADERS = 100
+# What one header line costs in memory while httpx holds it (its tuples and bytes objects).
+_HEADER_COST = 256
+# A Location header is hidden from httpx (which would refuse a malformed one and lose the
+# response) and kept here; the probe judges redirects itself.
+_LOCATION = "exposure_audit.location"
+# Certificate subjects and issuers longer than this are cut (a hostile one may be 60 KiB).
+_MAX_NAME = 1024
 
 
 @dataclass(frozen=True)
 class HttpProbeSettings:
-    """Bounds on every conversation. ``identify_timeout`` bounds the first request on a port
-    (a silent non-HTTP service costs this much); ``request_timeout`` bounds later ones."""
+    """Bounds on every conversation (``docs/hostile.md``).
+
+    ``identify_timeout`` bounds the first request on a port (a silent non-HTTP service costs
+    this much) and ``request_timeout`` later ones: each connect, read or write must progress
+    within it and a whole request, body included, ends within twice it. ``max_body_bytes``
+    caps what is read of one body, after inflation. ``memory_budget_bytes`` caps the bodies
+    (counted at 4 bytes a character, the worst case of a Python string) and headers held at
+    once by every probe sharing a client.
+    """
 
     request_timeout: float = 10.0
     identify_timeout: float = 5.0
     max_body_bytes: int = 1 << 20
     max_redirects: int = 3
+    memory_budget_bytes: int = 192 << 20
 
 
 @dataclass(frozen=True)
@@ -61,6 +94,43 @@ class PortFingerprint:
     attempt: ProbeAttempt
 
 
+class _Budget:
+    """Memory held by response bodies and headers at once, across the ports of one client.
+
+    Single-threaded (the event loop's): ``take`` grants what is left, up to what is asked.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+
+    def take(self, wanted: int) -> int:
+        granted = max(0, min(wanted, self.limit - self.held))
+        self.held += granted
+        return granted
+
+    def give_back(self, amount: int) -> None:
+        self.held = max(0, self.held - amount)
+
+
+_BUDGETS: weakref.WeakKeyDictionary[httpx.AsyncClient, _Budget] = weakref.WeakKeyDictionary()
+
+
+def _budget(client: httpx.AsyncClient, settings: HttpProbeSettings) -> _Budget:
+    budget = _BUDGETS.get(client)
+    if budget is None:
+        budget = _BUDGETS[client] = _Budget(settings.memory_budget_bytes)
+    return budget
+
+
+async def _hide_location(response: httpx.Response) -> None:
+    """httpx builds the next request of every redirect, and raises on a malformed Location
+    even with redirects off: move the header out of its sight (see ``_Session.get``)."""
+    if "location" in response.headers:
+        response.extensions[_LOCATION] = response.headers["location"]
+        del response.headers["location"]
+
+
 def make_client(settings: HttpProbeSettings, *, max_connections: int = 256) -> httpx.AsyncClient:
     """An httpx client fit for scanning: no certificate validation (we read certificates, we do
     not trust them), old TLS versions allowed, no redirects, no proxies from the environment."""
@@ -70,14 +140,17 @@ def make_client(settings: HttpProbeSettings, *, max_connections: int = 256) -> h
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     # Old DSM (4.x) speaks only old ciphers; a scanner must still be able to read its cert.
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         verify=context,
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(settings.request_timeout),
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
         headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
+        event_hooks={"response": [_hide_location]},
     )
+    _budget(client, settings)
+    return client
 
 
 async def fingerprint_port(
@@ -88,28 +161,14 @@ async def fingerprint_port(
     hostname: str | None = None,
     settings: HttpProbeSettings | None = None,
 ) -> PortFingerprint:
-    """Identify HTTP/TLS on ``address:port`` and look for DSM. Never raises for network trouble:
-    failures are reported in the returned attempt."""
+    """Identify HTTP/TLS on ``address:port`` and look for DSM. Never raises for network trouble
+    or anything a server sends: failures are reported in the returned attempt."""
     settings = settings or HttpProbeSettings()
     session = _Session(client, address, port, hostname, settings)
-    tls_try, plain_try = await session.identify()
-    chosen = tls_try if isinstance(tls_try, _Fetched) else plain_try
-    if not isinstance(chosen, _Fetched):
-        reason = f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
-        return PortFingerprint(
-            None, None, ProbeAttempt("http", ProbeStatus.COMPLETED, reason, port)
-        )
     try:
-        observation = await session.observe(chosen)
-    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
-        reason = f"{chosen.scheme} answered, then failed: {_describe(exc)}"
-        status_only = HttpObservation(chosen.scheme, chosen.response.status)
-        return PortFingerprint(
-            status_only, chosen.certificate, ProbeAttempt("http", ProbeStatus.ERROR, reason, port)
-        )
-    return PortFingerprint(
-        observation, chosen.certificate, ProbeAttempt("http", ProbeStatus.COMPLETED, "", port)
-    )
+        return await session.run()
+    finally:
+        session.release()
 
 
 @dataclass(frozen=True)
@@ -122,7 +181,8 @@ class _Fetched:
 
 
 class _Session:
-    """One port's conversation: builds URLs, sets Host and SNI, reads bodies with a cap."""
+    """One port's conversation: builds URLs, sets Host and SNI, reads bodies with a cap, and
+    holds its share of the client's memory budget until :meth:`release`."""
 
     def __init__(
         self,
@@ -137,11 +197,43 @@ class _Session:
         self.port = port
         self.hostname = hostname
         self.settings = settings
+        self.budget = _budget(client, settings)
+        self.held = 0
+        self.cut: str | None = None
         host = f"[{address}]" if ":" in address else address
         self.authority = f"{host}:{port}"
 
+    def release(self) -> None:
+        self.budget.give_back(self.held)
+        self.held = 0
+
     def url(self, scheme: str, path: str) -> str:
         return f"{scheme}://{self.authority}{path}"
+
+    async def run(self) -> PortFingerprint:
+        tls_try, plain_try = await self.identify()
+        chosen = tls_try if isinstance(tls_try, _Fetched) else plain_try
+        if not isinstance(chosen, _Fetched):
+            reason = f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
+            return PortFingerprint(
+                None, None, ProbeAttempt("http", ProbeStatus.COMPLETED, reason, self.port)
+            )
+        try:
+            observation = await self.observe(chosen)
+        except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, ValueError) as exc:
+            reason = f"{chosen.scheme} answered, then failed: {_describe(exc)}"
+            status_only = HttpObservation(chosen.scheme, chosen.response.status)
+            return PortFingerprint(
+                status_only,
+                chosen.certificate,
+                ProbeAttempt("http", ProbeStatus.ERROR, reason, self.port),
+            )
+        note = f"bodies cut short: {self.cut}" if self.cut else ""
+        return PortFingerprint(
+            observation,
+            chosen.certificate,
+            ProbeAttempt("http", ProbeStatus.COMPLETED, note, self.port),
+        )
 
     async def identify(self) -> tuple[_Fetched | str, _Fetched | str]:
         """Speak TLS and plain HTTP at once; return (TLS result, plain result).
@@ -154,42 +246,82 @@ class _Session:
         tls = asyncio.create_task(self.get("https", "/", identify=True))
         plain = asyncio.create_task(self.get("http", "/", identify=True))
         pending: set[asyncio.Task[_Fetched | str]] = {tls, plain}
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-            if tls in done and isinstance(tls.result(), _Fetched):
-                await _drop(plain)
-                return tls.result(), "not needed: the port answered TLS"
-            if plain in done and _conclusive_plain(plain.result()):
-                await _drop(tls)
-                return "not needed: the port answered plain HTTP", plain.result()
+        try:
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if tls in done and isinstance(tls.result(), _Fetched):
+                    await _drop(plain)
+                    return tls.result(), "not needed: the port answered TLS"
+                if plain in done and _conclusive_plain(plain.result()):
+                    await _drop(tls)
+                    return "not needed: the port answered plain HTTP", plain.result()
+        finally:
+            # Cancelled from outside (the host deadline): leave no request running.
+            for task in pending:
+                await _drop(task)
         return tls.result(), plain.result()
 
     async def get(self, scheme: str, path: str, *, identify: bool = False) -> _Fetched | str:
-        """GET one path; return what came back, or a short reason why nothing did."""
+        """GET one path; return what came back, or a short reason why nothing did.
+
+        The status line and headers must arrive within twice the timeout; the body is read
+        until the same deadline, the cap or the memory budget, whichever comes first, and what
+        was read by then is kept (a server that lies about Content-Length, drips its body or
+        sends a broken gzip stream still shows its status, headers and page so far).
+        """
         timeout = self.settings.identify_timeout if identify else self.settings.request_timeout
         headers = {"Host": f"{self.hostname}:{self.port}"} if self.hostname else {}
         extensions = {"sni_hostname": self.hostname} if self.hostname and scheme == "https" else {}
         url = self.url(scheme, path)
+        deadline = asyncio.get_running_loop().time() + 2 * timeout
         try:
-            async with asyncio.timeout(timeout * 2):
+            async with asyncio.timeout_at(deadline):
                 request = self.client.build_request(
                     "GET", url, headers=headers, extensions=extensions, timeout=timeout
                 )
                 response = await self.client.send(request, stream=True)
-                try:
-                    body = await _read_capped(response, self.settings.max_body_bytes)
-                    certificate = _peer_certificate(response) if scheme == "https" else None
-                finally:
-                    await response.aclose()
-        except (httpx.HTTPError, ssl.SSLError, OSError, TimeoutError, ValueError) as exc:
+        except (
+            httpx.HTTPError,
+            httpx.InvalidURL,
+            ssl.SSLError,
+            OSError,
+            TimeoutError,
+            ValueError,
+        ) as exc:
             return _describe(exc)
-        parsed = HttpResponse(
-            path=path,
-            status=response.status_code,
-            headers={k.lower(): v for k, v in response.headers.items()},
-            body=body.decode(response.encoding or "utf-8", errors="replace"),
+        header_cost = _HEADER_COST * len(response.headers.raw)
+        granted = self.budget.take(header_cost)
+        try:
+            if granted < header_cost:
+                self.cut = _BUDGET_SPENT
+                return f"{_BUDGET_SPENT}; response dropped"
+            body = await self._read(response, deadline)
+            certificate = _peer_certificate(response) if scheme == "https" else None
+            parsed = HttpResponse(
+                path=path, status=response.status_code, headers=_kept_headers(response), body=body
+            )
+            location = response.extensions.get(_LOCATION)
+        finally:
+            self.budget.give_back(granted)
+            with contextlib.suppress(httpx.HTTPError, OSError, TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await response.aclose()
+        return _Fetched(scheme, url, parsed, location, certificate)
+
+    async def _read(self, response: httpx.Response, deadline: float) -> str:
+        """The body as text, held against the budget (4 units a byte: the widest string)."""
+        read = await _read_body(
+            response, self.settings.max_body_bytes, deadline=deadline, budget=self.budget
         )
-        return _Fetched(scheme, url, parsed, response.headers.get("location"), certificate)
+        self.held += read.held
+        if read.cut and read.cut != _CAP_REACHED and self.cut is None:
+            self.cut = read.cut
+        text = _decode(read.data, response)[: len(read.data)]
+        size = 4 * len(text)
+        if size < read.held:
+            self.budget.give_back(read.held - size)
+            self.held -= read.held - size
+        return text
 
     async def observe(self, first: _Fetched) -> HttpObservation:
         pages, redirects = await self._follow(first)
@@ -211,24 +343,31 @@ class _Session:
             scheme=first.scheme,
             status_code=first.response.status,
             server=first.response.headers.get("server"),
-            title=_title(landing.body.encode("utf-8", "replace")),
+            title=_title(landing.body[:_TITLE_SCAN].encode("utf-8", "replace")),
             redirects=tuple(redirects),
             dsm=fingerprint(responses),
             srm=any(is_srm(r) for r in responses),
         )
 
     async def _follow(self, first: _Fetched) -> tuple[list[_Fetched], list[Redirect]]:
-        """Follow redirects that stay on this scheme, address and port; record the rest."""
+        """Follow redirects that stay on this scheme, address and port; record the rest (and
+        any Location that does not parse as a URL)."""
         pages = [first]
         redirects: list[Redirect] = []
         current = first
         for _ in range(self.settings.max_redirects):
             if not (300 <= current.response.status < 400 and current.location):
                 break
-            target = urljoin(current.url, current.location)
-            parts = urlsplit(target)
-            same = parts.scheme == current.scheme and parts.netloc.lower() in self._netlocs()
-            if not same:
+            try:
+                parts = urlsplit(urljoin(current.url, current.location))
+            except ValueError:
+                parts = None
+            same = (
+                parts is not None
+                and parts.scheme == current.scheme
+                and parts.netloc.lower() in self._netlocs()
+            )
+            if parts is None or not same:
                 redirects.append(Redirect(current.url, current.location, current.response.status))
                 break
             path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -264,23 +403,122 @@ def _paths(pages: Sequence[_Fetched]) -> set[str]:
     return {p.response.path for p in pages}
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    """Read at most ``cap`` bytes of body, inflating gzip/deflate with the same cap."""
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    inflater = None
-    if encoding in ("gzip", "x-gzip"):
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == "deflate":
-        inflater = zlib.decompressobj()
-    chunks: list[bytes] = []
-    size = 0
-    async for raw in response.aiter_raw():
-        data = inflater.decompress(raw, cap - size + 1) if inflater else raw
-        chunks.append(data)
-        size += len(data)
-        if size > cap:
+def _kept_headers(response: httpx.Response) -> dict[str, str]:
+    """The first headers of each name, lower-cased, at most ``_MAX_HEADERS`` of them, and the
+    Location that was hidden from httpx."""
+    kept: dict[str, str] = {}
+    for name, value in response.headers.items():
+        if len(kept) >= _MAX_HEADERS:
             break
-    return b"".join(chunks)[:cap]
+        kept.setdefault(name.lower(), value)
+    location = response.extensions.get(_LOCATION)
+    if isinstance(location, str):
+        kept["location"] = location
+    return kept
+
+
+def _decode(data: bytes, response: httpx.Response) -> str:
+    """Decode with the declared charset when it is a text encoding, else UTF-8; never raises
+    (``charset=base64`` names a codec that is not a text encoding)."""
+    try:
+        return data.decode(response.encoding or "utf-8", errors="replace")
+    except (LookupError, ValueError):
+        return data.decode("utf-8", errors="replace")
+
+
+_CAP_REACHED = "the cap was reached"
+_BUDGET_SPENT = "the memory budget for bodies and headers was spent"
+
+
+@dataclass(frozen=True)
+class _Body:
+    """What :func:`_read_body` read: the bytes, the budget units it holds, why it stopped
+    early (None: the body ended)."""
+
+    data: bytes
+    held: int = 0
+    cut: str | None = None
+
+
+def _inflater(response: httpx.Response) -> Callable[[bytes, int], bytes] | None:
+    """A bounded inflater for gzip or deflate (zlib-wrapped or raw, as servers send either);
+    None for an identity body (other encodings are kept as they are)."""
+    encoding = response.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        gzip = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        return gzip.decompress
+    if encoding != "deflate":
+        return None
+    state: list[zlib._Decompress] = []
+
+    def inflate(data: bytes, limit: int) -> bytes:
+        if not state:
+            # RFC 9110 deflate is zlib-wrapped; many servers send raw deflate: look and see.
+            wrapped = (
+                len(data) >= 2 and (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            )
+            state.append(zlib.decompressobj() if wrapped else zlib.decompressobj(-zlib.MAX_WBITS))
+        return state[0].decompress(data, limit)
+
+    return inflate
+
+
+async def _read_body(
+    response: httpx.Response,
+    cap: int,
+    *,
+    deadline: float | None = None,
+    budget: _Budget | None = None,
+) -> _Body:
+    """Read at most ``cap`` bytes of body, inflating gzip/deflate with the same cap (so a
+    compression bomb inflates no further than ``cap``). Never raises for what the server
+    does: a broken stream, a connection lost mid-body or the ``deadline`` end the read with
+    what was read so far and the reason. With a ``budget``, each byte takes 4 units of it
+    (the widest Python string); when the budget runs out the read stops there."""
+    inflate = _inflater(response)
+    data = bytearray()
+    held = 0
+    cut: str | None = None
+    try:
+        async with asyncio.timeout_at(deadline):
+            async for raw in response.aiter_raw():
+                room = cap - len(data)
+                chunk = inflate(raw, room + 1) if inflate else raw[: room + 1]
+                if budget is not None:
+                    wanted = min(len(chunk), room)
+                    units = budget.take(4 * wanted)
+                    budget.give_back(units % 4)
+                    held += units - units % 4
+                    if units // 4 < wanted:
+                        data += chunk[: units // 4]
+                        cut = _BUDGET_SPENT
+                        break
+                data += chunk[:room]
+                if len(chunk) > room:
+                    cut = _CAP_REACHED
+                    break
+    except TimeoutError:
+        cut = "the request deadline passed"
+    except zlib.error as exc:
+        cut = f"the compressed body is broken ({exc})"
+    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        cut = f"the body broke off ({_describe(exc)})"
+    return _Body(bytes(data), held, cut)
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """Read at most ``cap`` bytes of body, inflating gzip/deflate with the same cap; raises
+    ``zlib.error`` for a broken compressed stream and httpx's errors for a broken connection
+    (the UPnP probe reports those)."""
+    inflate = _inflater(response)
+    data = bytearray()
+    async for raw in response.aiter_raw():
+        room = cap - len(data)
+        chunk = inflate(raw, room + 1) if inflate else raw
+        data += chunk[:room]
+        if len(chunk) > room:
+            break
+    return bytes(data)
 
 
 def _peer_certificate(response: httpx.Response) -> TlsCertificate | None:
@@ -290,33 +528,175 @@ def _peer_certificate(response: httpx.Response) -> TlsCertificate | None:
     return parse_certificate(der) if der else None
 
 
+_T = TypeVar("_T")
+
+
+def _or(read: Callable[[], _T], fallback: _T) -> _T:
+    """``read()``, or ``fallback`` when the certificate field does not decode (``cryptography``
+    raises ValueError, and KeyError for a string type it does not know)."""
+    try:
+        return read()
+    except Exception:
+        return fallback
+
+
 def parse_certificate(der: bytes) -> TlsCertificate | None:
-    """Read a DER certificate's fields; None when it does not parse."""
+    """Read a DER certificate's fields; None only when even its validity cannot be read.
+
+    A field that does not decode (a CN that is not UTF-8, a SAN that is not ASCII) does not
+    lose the others: names fall back to a lenient reading of the DER (undecodable bytes shown
+    as U+FFFD), a broken SAN extension to no names, and a certificate ``cryptography`` refuses
+    outright (a PrintableString holding an escape) to a lenient reading of its names and
+    dates. Names are cut to 1,024 characters.
+    """
     try:
         cert = x509.load_der_x509_certificate(der)
-        subject = cert.subject.rfc4514_string()
-        issuer = cert.issuer.rfc4514_string()
-        try:
-            san_ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-            names = tuple(str(n) for n in san_ext.value.get_values_for_type(x509.DNSName))
-        except x509.ExtensionNotFound:
-            names = ()
-        return TlsCertificate(
-            subject=subject,
-            issuer=issuer,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            self_signed=cert.subject == cert.issuer,
-            synology_default=is_synology_default_certificate(subject, issuer),
-            subject_alt_names=names,
-            sha256=cert.fingerprint(hashes.SHA256()).hex(),
-        )
+        not_before: datetime = cert.not_valid_before_utc
+        not_after: datetime = cert.not_valid_after_utc
+    except Exception:
+        return _or(lambda: _lenient_certificate(der), None)
+    raw_issuer, raw_subject = _or(lambda: _raw_names(cert.tbs_certificate_bytes), (b"", b""))
+    subject = _cut(_or(lambda: cert.subject.rfc4514_string(), _lenient_name(raw_subject)))
+    issuer = _cut(_or(lambda: cert.issuer.rfc4514_string(), _lenient_name(raw_issuer)))
+    return TlsCertificate(
+        subject=subject,
+        issuer=issuer,
+        not_before=not_before,
+        not_after=not_after,
+        self_signed=_or(lambda: cert.subject == cert.issuer, raw_subject == raw_issuer),
+        synology_default=is_synology_default_certificate(subject, issuer),
+        subject_alt_names=_or(lambda: _dns_names(cert), ()),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+    )
+
+
+def _lenient_certificate(der: bytes) -> TlsCertificate | None:
+    """Names and dates read straight from the DER, for a certificate the library refuses."""
+    outer = next(_der(der), None)
+    tbs = next(_der(outer[1]), None) if outer else None
+    fields = _tbs_fields(tbs[1]) if tbs else []
+    if len(fields) < 5:
+        return None
+    times = list(_der(fields[3][1]))
+    dates = [_der_time(tag, content) for tag, content in times[:2]]
+    not_before, not_after = [*dates, None, None][:2]
+    if not_before is None or not_after is None:
+        return None
+    subject = _cut(_lenient_name(fields[4][1]))
+    issuer = _cut(_lenient_name(fields[2][1]))
+    return TlsCertificate(
+        subject=subject,
+        issuer=issuer,
+        not_before=not_before,
+        not_after=not_after,
+        self_signed=fields[2][1] == fields[4][1],
+        synology_default=is_synology_default_certificate(subject, issuer),
+        sha256=hashlib.sha256(der).hexdigest(),
+    )
+
+
+def _der_time(tag: int, content: bytes) -> datetime | None:
+    """A UTCTime (0x17; years 50-99 are 19xx) or GeneralizedTime (0x18) ending in Z."""
+    try:
+        text = content.decode("ascii")
+        if tag == 0x17:
+            year = int(text[:2])
+            text = f"{1900 + year if year >= 50 else 2000 + year}{text[2:]}"
+        elif tag != 0x18:
+            return None
+        return datetime.strptime(text, "%Y%m%d%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
         return None
 
 
+def _dns_names(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return ()
+    return tuple(_cut(str(n)) for n in san.value.get_values_for_type(x509.DNSName)[:100])
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _MAX_NAME else text[: _MAX_NAME - 1] + "…"
+
+
+def _der(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(tag, content) of each DER element in ``data``; stops at the first malformed one."""
+    i = 0
+    while i + 2 <= len(data):
+        tag, length = data[i], data[i + 1]
+        i += 2
+        if length & 0x80:
+            width = length & 0x7F
+            if not 0 < width <= 4 or i + width > len(data):
+                return
+            length = int.from_bytes(data[i : i + width], "big")
+            i += width
+        if i + length > len(data):
+            return
+        yield tag, data[i : i + length]
+        i += length
+
+
+def _tbs_fields(tbs: bytes) -> list[tuple[int, bytes]]:
+    """The fields of a TBSCertificate's content from the serial number on: serial, signature
+    algorithm, issuer, validity, subject, ... (the optional [0] version is skipped)."""
+    fields = list(_der(tbs))
+    return fields[1:] if fields[:1] and fields[0][0] == 0xA0 else fields
+
+
+def _raw_names(tbs_certificate: bytes) -> tuple[bytes, bytes]:
+    """The DER content of the issuer and subject Names of a TBSCertificate."""
+    outer = next(_der(tbs_certificate), None)
+    fields = _tbs_fields(outer[1]) if outer else []
+    return (fields[2][1], fields[4][1]) if len(fields) >= 5 else (b"", b"")
+
+
+_NAME_OIDS = {
+    "2.5.4.3": "CN",
+    "2.5.4.6": "C",
+    "2.5.4.7": "L",
+    "2.5.4.8": "ST",
+    "2.5.4.10": "O",
+    "2.5.4.11": "OU",
+    "1.2.840.113549.1.9.1": "emailAddress",
+}
+
+
+def _lenient_name(name: bytes) -> str:
+    """An RFC 4514-like rendering of a Name's DER that never fails: values decode as UTF-8
+    (UTF-16 for BMPString) with U+FFFD for what does not."""
+    parts: list[str] = []
+    for _, rdn in _der(name):
+        values: list[str] = []
+        for _, pair in _der(rdn):
+            items = list(_der(pair))
+            if len(items) != 2:
+                continue
+            (_, oid), (tag, value) = items
+            codec = "utf-16-be" if tag == 0x1E else "utf-8"
+            text = value.decode(codec, errors="replace")
+            values.append(f"{_NAME_OIDS.get(_oid(oid), _oid(oid))}={text}")
+        parts.append("+".join(values))
+    return ",".join(reversed(parts))
+
+
+def _oid(data: bytes) -> str:
+    if not data:
+        return ""
+    numbers = [data[0] // 40, data[0] % 40]
+    value = 0
+    for byte in data[1:]:
+        value = value << 7 | (byte & 0x7F)
+        if not byte & 0x80:
+            numbers.append(value)
+            value = 0
+    return ".".join(map(str, numbers))
+
+
 def _title(body: bytes) -> str | None:
-    match = _TITLE.search(body[:65536])
+    match = _TITLE.search(body[:_TITLE_SCAN])
     if not match:
         return None
     text = html.unescape(match.group(1).decode("utf-8", "replace"))

@@ -11,6 +11,7 @@ import asyncio
 import ipaddress
 import os
 import shutil
+import signal
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,12 +137,16 @@ class NmapScanner:
         family = ["-6"] if any(":" in h for h in hosts) else []
         # "--" ends nmap's options: even a host string starting with "-" could not be one.
         argv = [self._binary, "-oX", "-", *family, *flags, "-p", ports, "--", *hosts]
-        process = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            # An argv list, no shell: nothing in it is ever parsed by a shell.
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # removed or made unrunnable since it was found
+            raise ProbeFailed(f"nmap could not be started ({self._binary}): {exc}") from exc
         try:
             stdout, stderr = await process.communicate()
         except BaseException:
@@ -151,17 +156,23 @@ class NmapScanner:
             raise
         err = stderr.decode("utf-8", "replace")
         if process.returncode != 0:
-            raise ProbeFailed(f"nmap exited with {process.returncode}: {err.strip()[:500]}")
+            detail = err.strip()[:500]
+            raise ProbeFailed(_exit_status(process.returncode) + (f": {detail}" if detail else ""))
         try:
             result = nmap.PortScanner.analyse_nmap_xml_scan(
                 _PARSER, nmap_xml_output=stdout.decode("utf-8", "replace"), nmap_err=err
             )
+            if not isinstance(result, dict) or not isinstance(result.get("scan"), dict):
+                raise ProbeFailed("nmap printed no usable XML")
+            rows = {_normalise(h): dict(v) for h, v in result["scan"].items()}
+            return rows, _timed_out_hosts(stdout)
         except nmap.PortScannerError as exc:
             raise ProbeFailed(f"nmap printed no usable XML: {str(exc).strip()[:300]}") from exc
-        if not isinstance(result, dict) or not isinstance(result.get("scan"), dict):
-            raise ProbeFailed("nmap printed no usable XML")
-        rows = {_normalise(h): dict(v) for h, v in result["scan"].items()}
-        return rows, _timed_out_hosts(stdout)
+        except (AttributeError, KeyError, LookupError, TypeError, ValueError) as exc:
+            # python-nmap's parser trips over XML nmap did not finish (no <runstats>: nmap cut
+            # short), an unknown encoding declaration or a port that is not a number.
+            what = f"{type(exc).__name__}: {str(exc).strip()[:200]}".rstrip(": ")
+            raise ProbeFailed(f"nmap printed no usable XML ({what})") from exc
 
 
 def udp_scan_possible() -> tuple[bool, str]:
@@ -169,6 +180,17 @@ def udp_scan_possible() -> tuple[bool, str]:
     if os.geteuid() == 0:
         return True, ""
     return False, "UDP scanning needs root (raw sockets); run as root to scan UDP ports"
+
+
+def _exit_status(code: int | None) -> str:
+    """``nmap exited with 1`` or, for a negative code, ``nmap was killed by SIGKILL``."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"nmap was killed by {name} mid-scan"
+    return f"nmap exited with {code}"
 
 
 def _checked_hosts(addresses: Iterable[str]) -> list[str]:

@@ -69,7 +69,7 @@ __all__ = [
 _MAX_ERRORS = 16
 # The client sockets bind every local address on an ephemeral port: unicast answers come back
 # to it from the target, multicast answers from anywhere on the LAN (sources are filtered).
-_ANY_IPV4 = "0.0.0.0"  # noqa: S104
+_ANY_IPV4 = "0.0.0.0"  # noqa: S104 - a client socket for SSDP answers, never a listener
 _ANY_IPV6 = "::"
 _MAX_LAN_RESPONDERS = 64
 _SEND_BURST = 16  # addresses asked between two pauses
