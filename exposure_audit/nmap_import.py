@@ -205,6 +205,8 @@ def _parse(data: bytes | str, source: str) -> Element:
             f"refused: the XML declares entities or references external ones ({exc}); "
             "nmap never writes them (an XML bomb or XXE attempt?)",
         ) from None
+    except LookupError as exc:  # expat: an encoding declaration no codec knows
+        raise NmapXmlError(source, f"declares an unknown encoding ({exc})") from None
     except SafeET.ParseError as exc:
         early = "no element found" in str(exc) or "unclosed token" in str(exc)
         what = "ends early (a truncated file?)" if early else "is not well-formed XML"

@@ -95,14 +95,8 @@ async def _query(
     except dns.resolver.NoAnswer:
         return (), (), ""
     except dns.resolver.LifetimeTimeout:
-        return (
-            (),
-            (),
-            (
-                f"timeout: no answer for {rdtype} within {resolver.lifetime:g} s"
-                f" from {_servers(resolver)}"
-            ),
-        )
+        waited = f"within {resolver.lifetime:g} s from {_servers(resolver)}"
+        return (), (), f"timeout: no answer for {rdtype} {waited}"
     except dns.resolver.NoNameservers as exc:
         return (), (), f"no server answered {rdtype} ({_short(exc)})"
     except dns.exception.DNSException as exc:

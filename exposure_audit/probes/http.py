@@ -503,6 +503,10 @@ async def _read_body(
         cut = f"the compressed body is broken ({exc})"
     except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
         cut = f"the body broke off ({_describe(exc)})"
+    except BaseException:
+        if budget is not None:
+            budget.give_back(held)  # cancelled (the host deadline): nothing is kept
+        raise
     return _Body(bytes(data), held, cut)
 
 

@@ -21,13 +21,13 @@ from ..servers import Server
 from .support import environment, fake_nmap, integrity, run_cli, tarpit
 
 DSM = "127.91.1.10"  # DSM 7.2 over plain HTTP: found at once, no -sV needed (grade F)
-SILENT = "127.91.1.11"  # a tarpit: HTTP gives up after 1 s, then nmap -sV has its turn
+TARPIT = "127.91.1.11"  # HTTP gives up on it after 1 s, then nmap -sV has its turn
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[tuple[Lab, Server]]:
     hosts = [LabHost("dsm", DSM, "dsm", (LabService(5000, "http", "dsm72"),), "F", None)]
-    with Lab(hosts) as running, tarpit(SILENT) as pit:
+    with Lab(hosts) as running, tarpit(TARPIT) as pit:
         yield running, pit
 
 
@@ -78,8 +78,8 @@ def test_nmap_killed_mid_scan_keeps_the_hosts_done_before(
         "esac\n"
         'exec "$REAL" "$@"',
     )
-    # When the DSM host (done without -sV) and the silent host (needs -sV) are scanned
-    code, _, stderr = _scan(tmp_path, path, DSM, SILENT, lab=lab)
+    # When the DSM host (done without -sV) and the tarpit (needs -sV) are scanned
+    code, _, stderr = _scan(tmp_path, path, DSM, TARPIT, lab=lab)
     # Then the run fails with exit 3, naming nmap and how it died
     assert code == 3, stderr
     assert "exposure-audit: run error: nmap was killed by SIGKILL mid-scan" in stderr
@@ -89,8 +89,8 @@ def test_nmap_killed_mid_scan_keeps_the_hosts_done_before(
     hosts = {h["address"]: h for h in doc["hosts"]}
     assert hosts[DSM]["status"] == "complete" and hosts[DSM]["grade"] == "F"
     assert "DSM001" in {f["rule"] for f in hosts[DSM]["findings"]}
-    # and the silent host as incomplete, with its open port, never as clean
-    assert hosts[SILENT]["status"] == "incomplete" and hosts[SILENT]["grade"] != "A"
+    # and the tarpit as incomplete, with its open port, never as clean
+    assert hosts[TARPIT]["status"] == "incomplete" and hosts[TARPIT]["grade"] != "A"
     assert any("nmap was killed" in e for e in doc["errors"])
     # And the history holds the same run, incomplete, and is sound
     history = tmp_path / "history.sqlite3"
@@ -99,8 +99,34 @@ def test_nmap_killed_mid_scan_keeps_the_hosts_done_before(
         (run,) = store.runs()
         assert run.state == "incomplete" and not run.complete
         stored = store.report_doc(run.id)
-    assert [h["address"] for h in stored["hosts"]] == [DSM, SILENT]
+    assert [h["address"] for h in stored["hosts"]] == [DSM, TARPIT]
     assert stored["hosts"][0]["grade"] == "F"
+
+
+def test_nmap_killed_during_one_discovery_batch_keeps_the_other(
+    lab: tuple[Lab, Server], tmp_path: Path
+) -> None:
+    # Given an nmap killed while it discovers the IPv6 batch (each family is a batch of its own)
+    path = fake_nmap(
+        tmp_path / "bin",
+        'case " $* " in *" -6 "*)\n'
+        '  "$REAL" "$@" & sleep 0.2; kill -9 $!; kill -9 $$ ;;\n'
+        "esac\n"
+        'exec "$REAL" "$@"',
+    )
+    code, _, stderr = _scan(tmp_path, path, DSM, "::1")
+    assert code == 3, stderr
+    assert "nmap was killed by SIGKILL mid-scan" in stderr
+    doc = json.loads((tmp_path / "report.json").read_text())
+    hosts = {h["address"]: h for h in doc["hosts"]}
+    # The IPv4 batch is complete; the IPv6 host says discovery failed, graded "?" not A
+    assert hosts[DSM]["status"] == "complete" and hosts[DSM]["grade"] == "F"
+    assert hosts["::1"]["status"] == "incomplete" and hosts["::1"]["grade"] == "?"
+    assert any("nmap was killed" in e for e in hosts["::1"]["errors"])
+    with HistoryStore(tmp_path / "history.sqlite3") as store:
+        (run,) = store.runs()
+        assert run.state == "incomplete"
+        assert {h["address"] for h in store.report_doc(run.id)["hosts"]} == {DSM, "::1"}
 
 
 _NMAP_RUN = (Path(__file__).resolve().parents[1] / "data" / "nmap" / "host-timeout.xml").read_text()

@@ -20,6 +20,7 @@ import ipaddress
 import json
 import re
 import ssl
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -32,6 +33,7 @@ import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 import exposure_audit
+from exposure_audit.store import HistoryStore
 
 from .support import environment, logging_nmap, run_cli
 
@@ -327,8 +329,6 @@ def test_nmap_runs_directly_and_scans_udp_only_as_root(
         result = run_cli(*argv, env=environment(path))
     else:
         # An unprivileged user, as the process sees it: os.geteuid() is not 0.
-        import subprocess
-
         result = subprocess.run(
             [
                 sys.executable,
@@ -481,8 +481,6 @@ def test_secrets_never_reach_the_report_the_terminal_or_the_history(tmp_path: Pa
         for name, data in files.items():
             assert secret.encode() not in data, f"{secret!r} in {name}"
     # while the history still says where the run went: the origin of the webhook only
-    from exposure_audit.store import HistoryStore
-
     with HistoryStore(history) as store:
         (run,) = store.runs()
     assert f"--webhook http://127.91.7.20:{hook.port}/…" in run.command

@@ -329,18 +329,10 @@ def test_an_nmap_xml_file_raises_only_its_error_naming_the_file(xml: bytes) -> N
     except NmapXmlError as exc:
         assert str(exc).startswith("scan.xml: ") and exc.problem
         return
-    except LookupError:
-        return  # an unknown encoding declaration: see the xfail test below (remove with it)
     for found in run.hosts:
         host_observation(found)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=LookupError,
-    reason="nmap_import._parse lets expat's LookupError for an unknown encoding declaration "
-    "through instead of raising NmapXmlError",
-)
 def test_an_nmap_xml_file_with_an_unknown_encoding_is_an_nmap_xml_error() -> None:
     from exposure_audit.nmap_import import NmapXmlError, parse_nmap_xml
 

@@ -233,7 +233,10 @@ def rendered(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     tmp = tmp_path_factory.mktemp("injection")
     history = tmp / "history.sqlite3"
     scan = run_cli(
-        [*scan_args(corpus, INJECTION_CASES), "--history", str(history), "--fail-on", "never"],
+        [
+            *scan_args(corpus, INJECTION_CASES),
+            *("--history", str(history), "--fail-on", "never", "--request-timeout", "2"),
+        ],
         tmp,
     )
     assert scan.code == 0, scan.stderr
