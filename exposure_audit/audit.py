@@ -188,6 +188,8 @@ class Auditor:
         self.skipped: list[SkippedAddress] = []
         self.errors: list[str] = []
         self.notes: list[str] = []
+        # Set when UDP ports were left out, so every host's attempts can say so.
+        self._udp_skipped: ProbeAttempt | None = None
         self._order: list[str] = []
         self._versions_gate = asyncio.Semaphore(_VERSION_WAVES)
         self._inventory_addresses: set[str] = set()
@@ -256,13 +258,15 @@ class Auditor:
             return False
         allowed, reason = self.udp_possible
         if self.settings.udp is False:
-            self.notes.append("UDP ports not scanned (turned off)")
-            return False
-        if not allowed:
+            note = "UDP ports not scanned (turned off)"
+        elif not allowed:
             ports = ",".join(map(str, self.settings.nmap_ports.udp))
-            self.notes.append(f"UDP ports {ports} skipped: {reason}")
-            return False
-        return True
+            note = f"UDP ports {ports} skipped: {reason}"
+        else:
+            return True
+        self.notes.append(note)
+        self._udp_skipped = ProbeAttempt("udp", ProbeStatus.SKIPPED, note)
+        return False
 
     async def _targets(self) -> dict[str, tuple[str, ...]]:
         """Addresses to audit, each with the names that led to it (direct addresses first)."""
@@ -473,7 +477,7 @@ class Auditor:
                 versions = await self._versions(hosts)
         now = self.clock()
         for w in hosts:
-            self._finish(_observe(w, versions, self._udp_note()), now)
+            self._finish(_observe(w, versions, self._udp_skipped), now)
 
     async def _versions(self, hosts: list[_HostWork]) -> dict[tuple[str, int], VersionInfo]:
         """-sV on the open ports of ``hosts`` that did not speak HTTP/TLS, within the earliest
@@ -537,12 +541,6 @@ class Auditor:
             for name in hostnames
             if name in domains
         ]
-
-    def _udp_note(self) -> ProbeAttempt | None:
-        for note in self.notes:
-            if note.startswith("UDP ports"):
-                return ProbeAttempt("udp", ProbeStatus.SKIPPED, note)
-        return None
 
     def _correlate(self, observation: HostObservation) -> HostObservation:
         """Tie reachable services to UPnP mappings: the table read over the WAN when the router
