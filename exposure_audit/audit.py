@@ -43,6 +43,7 @@ from .probes.upnp import IgdReadResult, probe_description_ports, probe_ssdp, rea
 from .report import HostReport, Report, SkippedAddress
 from .rules import evaluate_host
 from .targets import TargetPlan, non_global_reason
+from .timing import DiscoveryPolicy, discovery_policy
 from .upnp import Inventory
 
 # Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join
@@ -113,7 +114,8 @@ class NullProgress:
 @dataclass(frozen=True)
 class AuditSettings:
     """How a run scans. ``udp`` None means "when possible" (root); ``batch_size`` addresses
-    share one nmap discovery run and ``parallel_batches`` of those run at once."""
+    share one nmap discovery run and ``parallel_batches`` of those run at once; ``discovery``
+    paces nmap (the scanner is built with it: ``NmapScanner(policy=settings.discovery)``)."""
 
     ports: PortSet
     host_timeout: float = 60.0
@@ -125,6 +127,7 @@ class AuditSettings:
     upnp: bool = True
     ssdp_wait: float = 2.0
     inventory: Inventory | None = None
+    discovery: DiscoveryPolicy = field(default_factory=discovery_policy)
 
     @property
     def ssdp(self) -> bool:

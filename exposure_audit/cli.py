@@ -25,6 +25,7 @@ from .commands.upnp import cmd_upnp_inventory
 from .errors import RunError, UsageError
 from .render_diff import DIFF_FORMATS
 from .rules import RULES, rule_by_id
+from .timing import PRESETS
 
 __all__ = ["main"]
 
@@ -162,6 +163,26 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         default=None,
         metavar="BYTES",
         help="bytes read of one HTTP body, counted after decompression (default 1048576)",
+    )
+    scan.add_argument(
+        "--timing",
+        choices=list(PRESETS),
+        default=None,
+        help="discovery pace: polite, default or fast (docs/performance.md)",
+    )
+    scan.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        metavar="PROBES/S",
+        help="hold nmap's discovery at this many probes per second",
+    )
+    scan.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resend an unanswered probe N times (default 1)",
     )
     scan.add_argument("--no-udp", action="store_true", help="do not scan UDP ports with nmap")
     scan.add_argument(

@@ -28,6 +28,7 @@ from .errors import PortSpecError, TargetError
 from .findings import Severity
 from .ports import parse_ports
 from .targets import parse_item
+from .timing import MAX_RATE, PRESETS
 
 __all__ = [
     "AuditConfig",
@@ -132,6 +133,9 @@ class AuditConfig:
     max_hosts: int | None = None
     host_timeout: float | None = None
     request_timeout: float | None = None
+    timing: str | None = None
+    rate: int | None = None
+    retries: int | None = None
     upnp: bool | None = None
     upnp_inventory: str | None = None
     fail_on: FailOn | None = None
@@ -158,6 +162,9 @@ _TOP_KEYS = (
     "max_hosts",
     "host_timeout",
     "request_timeout",
+    "timing",
+    "rate",
+    "retries",
     "upnp",
     "upnp_inventory",
     "fail_on",
@@ -231,6 +238,9 @@ def parse_config(text: str, source: str) -> AuditConfig:
         max_hosts=doc.integer(here, top, "max_hosts", 1, _MAX_HOSTS),
         host_timeout=doc.seconds(here, top, "host_timeout"),
         request_timeout=doc.seconds(here, top, "request_timeout"),
+        timing=_timing(doc, top),
+        rate=doc.integer(here, top, "rate", 1, MAX_RATE),
+        retries=doc.integer(here, top, "retries", 0, 10),
         upnp=doc.boolean(here, top, "upnp"),
         upnp_inventory=doc.text(here, top, "upnp_inventory"),
         fail_on=_fail_on(doc, top, "fail_on"),
@@ -251,6 +261,13 @@ def _items(doc: TomlDocument, top: Mapping[str, Any], key: str) -> tuple[str, ..
         except TargetError as exc:
             doc.fail((key, i), f"{doc.quote(item)}: {exc.reason}")
     return items
+
+
+def _timing(doc: TomlDocument, top: Mapping[str, Any]) -> str | None:
+    preset = doc.text((), top, "timing")
+    if preset is not None and preset not in PRESETS:
+        doc.fail(("timing",), f"{doc.quote(preset)}: choose one of {', '.join(PRESETS)}")
+    return preset
 
 
 def _ports(doc: TomlDocument, top: Mapping[str, Any]) -> str | None:

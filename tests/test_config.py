@@ -43,6 +43,9 @@ KEYS = {
         "max_hosts",
         "host_timeout",
         "request_timeout",
+        "timing",
+        "rate",
+        "retries",
         "upnp",
         "upnp_inventory",
         "fail_on",
@@ -88,7 +91,7 @@ def test_the_example_parses_to_what_its_comments_say() -> None:
         reason="SSH with keys only, Auto Block on, reviewed with the ISP.",
         owner="bob",
         expires=date(2026, 12, 31),
-        where="docs/audit.example.toml:109",
+        where="docs/audit.example.toml:115",
     )
     assert config.notify == NotifyConfig(
         when=NotifyWhen.NEW,

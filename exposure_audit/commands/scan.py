@@ -42,6 +42,7 @@ from ..targets import (
     plan_targets,
 )
 from ..text import printable
+from ..timing import DiscoveryPolicy, discovery_policy
 from .formats import render_report, trend_of
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit
 from .upnp import read_inventory
@@ -170,6 +171,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         upnp=upnp,
         ssdp_wait=args.ssdp_wait,
         inventory=read_inventory(inventory_path) if inventory_path else None,
+        discovery=_discovery(args, config),
     )
     return _Effective(
         plan=plan,
@@ -180,6 +182,18 @@ def _effective(args: argparse.Namespace) -> _Effective:
         accepted=_accepted(args, config, base),
         notify=_notify_plan(args, config),
     )
+
+
+def _discovery(args: argparse.Namespace, config: AuditConfig | None) -> DiscoveryPolicy:
+    """``--timing``/``--rate``/``--retries`` over the config's ``timing``/``rate``/``retries``."""
+    try:
+        return discovery_policy(
+            _pick(args.timing, config.timing if config else None, None),
+            rate=_pick(args.rate, config.rate if config else None, None),
+            retries=_pick(args.retries, config.retries if config else None, None),
+        )
+    except ValueError as exc:
+        raise UsageError(f"discovery timing (--timing, --rate, --retries): {exc}") from None
 
 
 def _config(path: str) -> AuditConfig:
@@ -277,7 +291,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     auditor = Auditor(
         effective.plan,
         effective.settings,
-        scanner=NmapScanner(),
+        scanner=NmapScanner(policy=effective.settings.discovery),
         resolver=make_resolver(effective.resolver),
         udp_possible=udp_scan_possible(),
         progress=progress_for(args),
@@ -334,6 +348,7 @@ def _print_dry_run(effective: _Effective) -> None:
     for name in plan.hostnames:
         print(f"name {name}")
     print(f"ports: {effective.settings.ports.describe()}")
+    print(f"discovery: {effective.settings.discovery.describe()}")
     http = effective.settings.http
     print(
         f"bounds: host-timeout {effective.settings.host_timeout:g} s, request-timeout "

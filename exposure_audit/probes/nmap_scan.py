@@ -22,6 +22,7 @@ import nmap
 from ..errors import ProbeFailed, ScannerUnavailable
 from ..observations import ServiceObservation
 from ..ports import PortSet
+from ..timing import DiscoveryPolicy, discovery_policy
 
 # python-nmap's XML parser is an instance method; one instance serves every parse (it keeps
 # nothing between calls but the last result).
@@ -53,12 +54,13 @@ class VersionInfo:
 class NmapScanner:
     """Runs nmap. ``path`` defaults to ``nmap`` on PATH; a missing binary raises at once.
 
-    ``timing`` is passed through as ``-T<n>``; ``version_intensity`` and
-    ``version_parallelism`` were chosen by measurement (docs/performance.md).
+    ``policy`` paces discovery (``-T``, rates, retries: :mod:`exposure_audit.timing`); its
+    ``-T`` serves ``-sV`` too. ``version_intensity`` and ``version_parallelism`` were chosen
+    by measurement (docs/performance.md).
     """
 
     path: str | None = None
-    timing: int = 4
+    policy: DiscoveryPolicy = field(default_factory=discovery_policy)
     version_intensity: int = 2
     version_parallelism: int = 64
     _binary: str = field(init=False, default="")
@@ -85,7 +87,7 @@ class NmapScanner:
         if not spec or not hosts:
             return {a: DiscoveryResult(a) for a in hosts}
         flags = ["-sT", "-sU"] if udp and ports.udp else ["-sT"]
-        flags += ["-Pn", "-n", f"-T{int(self.timing)}", "--max-retries", "2"]
+        flags += ["-Pn", "-n", *self.policy.nmap_flags()]
         flags += ["--host-timeout", _seconds(host_timeout)]
         raw, timed_out = await self._run(hosts, spec, flags)
         return {a: DiscoveryResult(a, _services(raw.get(a, {})), a in timed_out) for a in hosts}
@@ -102,7 +104,7 @@ class NmapScanner:
         for address, port_list in targets.items():
             if port_list:
                 groups.setdefault(tuple(sorted(set(port_list))), []).append(address)
-        flags = ["-sT", "-sV", "-Pn", "-n", f"-T{int(self.timing)}"]
+        flags = ["-sT", "-sV", "-Pn", "-n", f"-T{int(self.policy.timing)}"]
         flags += ["--version-intensity", str(int(self.version_intensity))]
         flags += ["--max-parallelism", str(int(self.version_parallelism))]
         flags += ["--host-timeout", _seconds(host_timeout)]

@@ -126,7 +126,7 @@ port_texts = st.one_of(
 )
 
 _FLAG = re.compile(r"^-[A-Za-z0-9-]+$")
-_VALUE = re.compile(r"^(?:\d+s?|[TU]:[\d,]+(?:,U:[\d,]+)?|[\d,]+|-)$")
+_VALUE = re.compile(r"^(?:\d+(?:s|ms)?|[TU]:[\d,]+(?:,U:[\d,]+)?|[\d,]+|-)$")
 _SHELLISH = set(" \t\r\n,;|&$`'\"<>()*?![]{}\\")
 
 
