@@ -19,7 +19,7 @@ from .grading import Grade
 from .observations import HostStatus, ProbeStatus, ServiceObservation
 from .report import HostReport, Report
 
-__all__ = ["FindingChange", "ReportDiff", "ServiceKey", "diff_reports"]
+__all__ = ["FindingChange", "ReachabilityChange", "ReportDiff", "ServiceKey", "diff_reports"]
 
 ServiceKey = tuple[str, int, str]
 """(address, port, protocol) of a service."""
@@ -50,6 +50,36 @@ class FindingChange:
 
 
 @dataclass(frozen=True)
+class ReachabilityChange:
+    """An open service of two runs audited from vantage points whose ``reachable_from``
+    changed (a vantage now reaches it, or one that reached it now scanned it and did not).
+    ``before``/``after`` are the two runs' ``reachable_from``; ``untested`` the new run's
+    ``untested_from`` (vantages that could not tell this time)."""
+
+    address: str
+    port: int
+    protocol: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    untested: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ServiceKey:
+        return (self.address, self.port, self.protocol)
+
+    def describe(self) -> str:
+        """``reachable from eu -> eu, us``, ``... (not tested from ap)``."""
+        text = f"reachable from {_vantage_list(self.before)} -> {_vantage_list(self.after)}"
+        if self.untested:
+            text += f" (not tested from {', '.join(self.untested)})"
+        return text
+
+
+def _vantage_list(vantages: tuple[str, ...]) -> str:
+    return ", ".join(vantages) or "no vantage"
+
+
+@dataclass(frozen=True)
 class ReportDiff:
     """What changed between an old and a new run.
 
@@ -57,6 +87,9 @@ class ReportDiff:
     them (host incomplete or not scanned, port filtered, a probe timed out or failed on the
     port: a timeout, not a fix) — neither resolved nor unchanged, so a flapping port does not
     spam; ``changes`` says why. They do not count in :attr:`has_changes`.
+
+    ``services_changed``: open services of both runs whose per-vantage reachability changed
+    (both runs audited from vantages); per-vantage changes are changes.
     """
 
     old_run: int | None
@@ -72,6 +105,7 @@ class ReportDiff:
     hosts_vanished: tuple[str, ...] = ()
     services_appeared: tuple[ServiceKey, ...] = ()
     services_vanished: tuple[ServiceKey, ...] = ()
+    services_changed: tuple[ReachabilityChange, ...] = ()
 
     @property
     def has_changes(self) -> bool:
@@ -83,6 +117,7 @@ class ReportDiff:
             or self.hosts_vanished
             or self.services_appeared
             or self.services_vanished
+            or self.services_changed
             or self.old_grade != self.new_grade
         )
 
@@ -102,7 +137,10 @@ def diff_reports(
     grade or its acceptance changed. Each list is sorted worst severity first, then by address,
     protocol, port and rule. Accepted findings are diffed like any other (``after`` keeps its
     acceptance). Hosts are compared by address, services (open ports) by address, port and
-    protocol. Pure; never raises.
+    protocol. When both runs were audited from vantages, an open service of both whose
+    ``reachable_from`` changed is in ``services_changed``, except that a vantage missing from
+    the new ``reachable_from`` only counts if it scanned the service in the new run (not a
+    vantage the host lacks, not in ``untested_from``). Pure; never raises.
     """
     old_findings = _by_id(old)
     new_findings = _by_id(new)
@@ -151,7 +189,39 @@ def diff_reports(
             for k in old_services
             if k not in new_services and _service_doubt(k, new_hosts.get(k[0])) is None
         ),
+        services_changed=_reachability_changes(old, new) if old.vantages and new.vantages else (),
     )
+
+
+def _reachability_changes(old: Report, new: Report) -> tuple[ReachabilityChange, ...]:
+    before = {
+        (h.address, s.port, s.protocol): s
+        for h in old.hosts
+        for s in h.observation.services
+        if s.state == "open"
+    }
+    changes = []
+    for host in new.hosts:
+        obs = host.observation
+        for service in obs.open_services():
+            was = before.get((obs.address, service.port, service.protocol))
+            if was is None:
+                continue
+            gained = set(service.reachable_from) - set(was.reachable_from)
+            # A vantage that no longer reaches the service must have scanned it this time.
+            lost = set(obs.unreachable_from(service)) & set(was.reachable_from)
+            if gained or lost:
+                changes.append(
+                    ReachabilityChange(
+                        obs.address,
+                        service.port,
+                        service.protocol,
+                        was.reachable_from,
+                        service.reachable_from,
+                        service.untested_from,
+                    )
+                )
+    return tuple(changes)
 
 
 def _by_id(report: Report) -> dict[str, tuple[Finding, HostReport]]:

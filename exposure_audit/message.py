@@ -276,6 +276,11 @@ def _host_lines(diff: ReportDiff) -> list[str]:
         lines.append("Services appeared: " + _services(diff.services_appeared))
     if diff.services_vanished:
         lines.append("Services vanished: " + _services(diff.services_vanished))
+    lines.extend(
+        f"Service reachability changed: {_where(c.address, c.port, c.protocol)} "
+        f"{printable(c.describe())}"
+        for c in diff.services_changed
+    )
     if lines:
         lines.append("")
     return lines
@@ -322,6 +327,24 @@ def _payload(
         "hosts_vanished": [] if diff is None else [printable(h) for h in diff.hosts_vanished],
         "services_appeared": [] if diff is None else _service_dicts(diff.services_appeared),
         "services_vanished": [] if diff is None else _service_dicts(diff.services_vanished),
+        **_reachability_changes(diff),
+    }
+
+
+def _reachability_changes(diff: ReportDiff | None) -> dict[str, Any]:
+    """``services_changed``, only when a run audited from vantages has some: else as before."""
+    if diff is None or not diff.services_changed:
+        return {}
+    return {
+        "services_changed": [
+            {
+                **_service_dicts([c.key])[0],
+                "reachable_from_before": [printable(v) for v in c.before],
+                "reachable_from_after": [printable(v) for v in c.after],
+                "untested_from": [printable(v) for v in c.untested],
+            }
+            for c in diff.services_changed
+        ]
     }
 
 

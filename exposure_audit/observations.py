@@ -217,6 +217,12 @@ class ServiceObservation:
 
     ``state`` is nmap's word (``open``, ``filtered``, ...). ``service`` is the best name known:
     ``http``/``https`` when the HTTP probe spoke to it, else nmap's guess.
+
+    In a run audited from several vantage points (``exposure_audit.vantage``),
+    ``reachable_from`` names the vantages (sorted) from which the port was seen open and
+    ``untested_from`` those that audited the host but could not tell (the host was incomplete
+    there, or the port or its protocol was not scanned from there); every other vantage of the
+    host saw it not open. Both are empty in a run without vantages.
     """
 
     port: int
@@ -229,6 +235,8 @@ class ServiceObservation:
     http: HttpObservation | None = None
     tls: TlsCertificate | None = None
     upnp_mapping: PortMapping | None = None
+    reachable_from: tuple[str, ...] = ()
+    untested_from: tuple[str, ...] = ()
 
     @property
     def dsm(self) -> DsmFingerprint | None:
@@ -253,7 +261,12 @@ class NameResolution:
 
 @dataclass(frozen=True)
 class HostObservation:
-    """Everything the probes learned about one address."""
+    """Everything the probes learned about one address.
+
+    ``vantages`` names the vantage points (sorted) whose reports held this host, in a run
+    audited from several; empty in a run without vantages. A vantage whose audit of the host
+    failed outright is not among them: it says nothing about the host's reachability.
+    """
 
     address: str
     family: AddressFamily
@@ -265,6 +278,16 @@ class HostObservation:
     notes: tuple[str, ...] = field(default=())
     upnp: UpnpObservation | None = None
     forwarding: UpnpForwarding | None = None
+    vantages: tuple[str, ...] = ()
 
     def open_services(self) -> tuple[ServiceObservation, ...]:
         return tuple(s for s in self.services if s.state == "open")
+
+    def unreachable_from(self, service: ServiceObservation) -> tuple[str, ...]:
+        """The host's vantages from which ``service`` was scanned and not seen open (sorted);
+        empty in a run without vantages."""
+        return tuple(
+            v
+            for v in self.vantages
+            if v not in service.reachable_from and v not in service.untested_from
+        )

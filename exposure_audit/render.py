@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tabulate import tabulate
@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMA",
     "finding_dict",
     "host_dict",
+    "reachability_text",
     "render",
     "render_csv",
     "render_json",
@@ -75,14 +76,36 @@ def identify(service: ServiceObservation, host: HostObservation) -> str:
     return "web server"
 
 
+def reachability_text(
+    reachable: Sequence[str], unreachable: Sequence[str], untested: Sequence[str]
+) -> str:
+    """A service's view from each vantage, in words: ``reachable from eu; not from us``, with
+    ``; not tested from ap`` for vantages that could not tell. Vantage names are not made
+    printable here (the caller's output format does that)."""
+    parts = [f"reachable from {', '.join(reachable)}" if reachable else "reachable from none"]
+    if unreachable:
+        parts.append(f"not from {', '.join(unreachable)}")
+    if untested:
+        parts.append(f"not tested from {', '.join(untested)}")
+    return "; ".join(parts)
+
+
 def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[str, Any]:
     http = service.http
     dsm = service.dsm
     tls = service.tls
+    vantages: dict[str, Any] = {}
+    if host.vantages:  # only in a run audited from several vantages: else as before
+        vantages = {
+            "reachable_from": list(service.reachable_from),
+            "not_reachable_from": list(host.unreachable_from(service)),
+            "untested_from": list(service.untested_from),
+        }
     return {
         "port": service.port,
         "protocol": service.protocol,
         "state": service.state,
+        **vantages,
         "service": service.service,
         "identified_as": identify(service, host),
         "product": service.product,
@@ -205,12 +228,14 @@ def _reported_services(host: HostObservation) -> list[ServiceObservation]:
 
 def host_dict(host: HostReport) -> dict[str, Any]:
     obs = host.observation
+    vantages = {"vantages": list(obs.vantages)} if obs.vantages else {}
     return {
         "address": obs.address,
         "family": obs.family.value,
         "hostnames": list(obs.hostnames),
         "grade": host.grade.value,
         "status": obs.status.value,
+        **vantages,
         "services": [_service_dict(s, obs) for s in _reported_services(obs)],
         "findings": [finding_dict(f) for f in host.findings],
         "errors": list(obs.errors),
@@ -253,6 +278,7 @@ def to_dict(report: Report) -> dict[str, Any]:
             "skipped": len(report.skipped),
         },
         "ports": {"tcp": list(report.ports.tcp), "udp": list(report.ports.udp)},
+        **({"vantages": list(report.vantages)} if report.vantages else {}),
         "names": [
             {
                 "name": n.name,
@@ -294,15 +320,35 @@ _CSV_COLUMNS = (
 )
 
 
+_CSV_VANTAGE_COLUMNS = ("reachable_from", "not_reachable_from", "untested_from")
+
+
+def _vantage_cells(finding: Finding, host: HostObservation) -> tuple[str, str, str]:
+    """The finding's service as seen from each vantage (space-separated names, like
+    ``hostnames``); empty for host-level findings and ports that are not a listed service."""
+    for service in host.services:
+        if (service.port, service.protocol) == (finding.port, finding.protocol):
+            return (
+                " ".join(service.reachable_from),
+                " ".join(host.unreachable_from(service)),
+                " ".join(service.untested_from),
+            )
+    return ("", "", "")
+
+
 def render_csv(report: Report) -> str:
-    """One row per finding; cells are made inert for spreadsheets (no formula injection)."""
+    """One row per finding; cells are made inert for spreadsheets (no formula injection).
+
+    A run audited from several vantages has three more columns (``reachable_from``,
+    ``not_reachable_from``, ``untested_from``: the finding's service as each vantage saw it).
+    """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(_CSV_COLUMNS)
+    writer.writerow(_CSV_COLUMNS + (_CSV_VANTAGE_COLUMNS if report.vantages else ()))
     for host in report.hosts_by_risk():
         obs = host.observation
         for f in host.findings:
-            row = (
+            row: tuple[str, ...] = (
                 f.address,
                 " ".join(obs.hostnames),
                 str(f.port),
@@ -316,6 +362,8 @@ def render_csv(report: Report) -> str:
                 host.grade.value,
                 obs.status.value,
             )
+            if report.vantages:
+                row += _vantage_cells(f, obs)
             writer.writerow([csv_cell(cell) for cell in row])
     return out.getvalue()
 
@@ -341,28 +389,40 @@ def _service_row(service: ServiceObservation, host: HostObservation) -> list[str
             )
             if p
         )
-    return [
+    row = [
         f"{service.port}/{service.protocol}",
         service.state,
         printable(what, 60),
         printable(product, 60),
         printable(dsm_text, 60),
     ]
+    if host.vantages:
+        row.append(
+            printable(
+                reachability_text(
+                    service.reachable_from, host.unreachable_from(service), service.untested_from
+                ),
+                120,
+            )
+        )
+    return row
 
 
 def _host_block(host: HostReport) -> str:
     obs = host.observation
     names = f" ({', '.join(obs.hostnames)})" if obs.hostnames else ""
+    vantages = f"  audited from {printable(', '.join(obs.vantages), 200)}" if obs.vantages else ""
     lines = [
         f"== {obs.address}{names}  [{obs.family.value}]  grade {host.grade.value}  "
-        f"{obs.status.value}"
+        f"{obs.status.value}{vantages}"
     ]
     services = _reported_services(obs)
     if services:
+        headers = ["port", "state", "service", "product / title", "DSM"]
         lines.append(
             tabulate(
                 [_service_row(s, obs) for s in services],
-                headers=["port", "state", "service", "product / title", "DSM"],
+                headers=headers + (["vantages"] if obs.vantages else []),
                 tablefmt="simple",
             )
         )
@@ -466,6 +526,8 @@ def render_table(report: Report) -> str:
         f"{len(report.hosts)} hosts ({incomplete} incomplete), findings: {counts}",
         f"ports: {report.ports.describe()}",
     ]
+    if report.vantages:
+        head.append(f"vantages: {printable(', '.join(report.vantages), 200)}")
     if not report.complete:
         head.append("RUN INCOMPLETE: the run was cut short; what was found is below")
     for name in report.names:

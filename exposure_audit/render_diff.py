@@ -104,7 +104,9 @@ def diff_to_dict(diff: ReportDiff) -> dict[str, Any]:
     Top-level lists ``new``, ``resolved``, ``changed``, ``unchanged`` and ``not_confirmed``
     hold one object per finding id (``id``, ``rule``, ``address``, ``port``, ``protocol``,
     ``severity``, ``title``, ``changes``, ``before``, ``after``: the report's finding objects,
-    null on the side where the finding is absent).
+    null on the side where the finding is absent). ``services_changed`` (present only when not
+    empty: runs audited from vantages) lists open services whose per-vantage reachability
+    changed, with ``reachable_from_before``, ``reachable_from_after`` and ``untested_from``.
     """
     doc: dict[str, Any] = {
         "schema": DIFF_SCHEMA,
@@ -120,6 +122,16 @@ def diff_to_dict(diff: ReportDiff) -> dict[str, Any]:
     doc["hosts_vanished"] = list(diff.hosts_vanished)
     doc["services_appeared"] = [_service_dict(k) for k in diff.services_appeared]
     doc["services_vanished"] = [_service_dict(k) for k in diff.services_vanished]
+    if diff.services_changed:  # only runs audited from vantages have them: else as before
+        doc["services_changed"] = [
+            {
+                **_service_dict(c.key),
+                "reachable_from_before": list(c.before),
+                "reachable_from_after": list(c.after),
+                "untested_from": list(c.untested),
+            }
+            for c in diff.services_changed
+        ]
     return doc
 
 
@@ -145,6 +157,11 @@ def _service_lines(diff: ReportDiff) -> list[tuple[str, str]]:
     lines += [("service opened", _endpoint(*k)) for k in diff.services_appeared]
     lines += [("service closed", _endpoint(*k)) for k in diff.services_vanished]
     return lines
+
+
+def _reachability_lines(diff: ReportDiff) -> list[tuple[str, str]]:
+    """(endpoint, change) pairs for services whose per-vantage reachability changed."""
+    return [(_endpoint(*c.key), c.describe()) for c in diff.services_changed]
 
 
 def render_diff_table(diff: ReportDiff) -> str:
@@ -184,9 +201,14 @@ def render_diff_table(diff: ReportDiff) -> str:
             )
         )
     moved = _service_lines(diff)
-    if moved:
+    reach = _reachability_lines(diff)
+    if moved or reach:
         lines.append("")
         lines.extend(f"{what}: {printable(subject)}" for what, subject in moved)
+        lines.extend(
+            f"service reachability changed: {printable(where)} {printable(change)}"
+            for where, change in reach
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -233,9 +255,13 @@ def render_diff_markdown(diff: ReportDiff) -> str:
             lines.extend([f"_{_NOT_CONFIRMED_NOTE[0].upper()}{_NOT_CONFIRMED_NOTE[1:]}._", ""])
         lines.extend(_md_item(c, section) for c in entries)
     moved = _service_lines(diff)
-    if moved:
+    reach = _reachability_lines(diff)
+    if moved or reach:
         lines.extend(["", "### Hosts and services", ""])
         lines.extend(f"- {what}: `{subject}`" for what, subject in moved)
+        lines.extend(
+            f"- service reachability changed: `{where}` {_md(change)}" for where, change in reach
+        )
     return "\n".join(lines) + "\n"
 
 

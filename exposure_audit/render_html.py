@@ -37,7 +37,7 @@ from .diff import FindingChange, ReportDiff
 from .findings import Finding, Severity
 from .grading import Grade
 from .observations import NameResolution
-from .render import host_dict
+from .render import host_dict, reachability_text
 from .report import HostReport, Report
 from .text import printable
 
@@ -159,6 +159,8 @@ def _report_view(report: Report) -> dict[str, Any]:
         ],
         "errors": list(report.errors),
         "notes": list(report.notes),
+        "vantages": ", ".join(report.vantages),
+        "vantage_count": len(report.vantages),
     }
 
 
@@ -214,6 +216,7 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
         "address": host.address,
         "family": doc["family"],
         "hostnames": ", ".join(doc["hostnames"]),
+        "vantages": ", ".join(doc.get("vantages", [])),
         "grade": host.grade.value,
         "grade_class": _grade_class(host.grade),
         "status": doc["status"],
@@ -261,6 +264,12 @@ def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str,
         "product": product,
         "dsm": _dsm_text(service["dsm"]),
         "details": details,
+        "reachability": reachability_text(
+            service["reachable_from"], service["not_reachable_from"], service["untested_from"]
+        )
+        if "reachable_from" in service
+        else "",
+        "unreachable": bool(service.get("not_reachable_from")),
     }
 
 
@@ -433,6 +442,14 @@ def _diff_view(diff: ReportDiff) -> dict[str, Any]:
     moved += [("host vanished", a) for a in diff.hosts_vanished]
     moved += [("service opened", _endpoint(*k)) for k in diff.services_appeared]
     moved += [("service closed", _endpoint(*k)) for k in diff.services_vanished]
+    reach = [
+        {
+            "what": "service reachability changed",
+            "subject": _endpoint(*c.key),
+            "detail": c.describe(),
+        }
+        for c in diff.services_changed
+    ]
     return {
         "old_run": "previous run" if diff.old_run is None else f"run {diff.old_run}",
         "new_run": "this run" if diff.new_run is None else f"run {diff.new_run}",
@@ -450,7 +467,8 @@ def _diff_view(diff: ReportDiff) -> dict[str, Any]:
             }
             for key, title in _DIFF_SECTIONS
         ],
-        "moved": [{"what": what, "subject": subject} for what, subject in moved],
+        "moved": [{"what": what, "subject": subject, "detail": ""} for what, subject in moved]
+        + reach,
     }
 
 

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from .findings import Finding
 from .observations import HostObservation, PortMapping, ServiceObservation
-from .render import identify
+from .render import identify, reachability_text
 from .report import HostReport, Report
 from .rules import describe_mapping
 from .text import printable
@@ -72,7 +72,8 @@ def _headline(report: Report) -> list[str]:
         f"scanned {_iso(report.started_at)} to {_iso(report.finished_at)} "
         f"by exposure-audit {md_text(report.tool_version, 40)}; "
         f"ports tcp {','.join(map(str, report.ports.tcp)) or '-'}, "
-        f"udp {','.join(map(str, report.ports.udp)) or '-'}",
+        f"udp {','.join(map(str, report.ports.udp)) or '-'}"
+        + (f"; vantages {md_text(', '.join(report.vantages), 200)}" if report.vantages else ""),
         "",
     ]
     lines += _table(
@@ -131,13 +132,19 @@ def _service_row(service: ServiceObservation, host: HostObservation) -> list[str
             )
             if p
         )
-    return [
+    row = [
         f"{service.port}/{service.protocol}",
         service.state,
         md_text(what, 60),
         md_text(product, 100),
         md_text(dsm_text, 60),
     ]
+    if host.vantages:
+        reach = reachability_text(
+            service.reachable_from, host.unreachable_from(service), service.untested_from
+        )
+        row.append(md_text(reach, 200))
+    return row
 
 
 def _mapping(mapping: PortMapping) -> str:
@@ -193,7 +200,8 @@ def _host_block(host: HostReport) -> list[str]:
     lines = [
         f"## {md_text(obs.address, 60)}{names}, grade {host.grade.value}",
         "",
-        f"{obs.family.value}, {obs.status.value}",
+        f"{obs.family.value}, {obs.status.value}"
+        + (f", audited from {md_text(', '.join(obs.vantages), 200)}" if obs.vantages else ""),
     ]
     counting = [f for f in host.findings if f.counts]
     accepted = [f for f in host.findings if not f.counts]
@@ -211,7 +219,8 @@ def _host_block(host: HostReport) -> list[str]:
     lines += ["", "### Services", ""]
     if services:
         lines += _table(
-            ["Port", "State", "Service", "Product / title", "DSM"],
+            ["Port", "State", "Service", "Product / title", "DSM"]
+            + (["Vantages"] if obs.vantages else []),
             [_service_row(s, obs) for s in services],
         )
     else:

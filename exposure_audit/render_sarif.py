@@ -26,6 +26,11 @@ Identity: ``partialFingerprints`` and ``fingerprints`` hold the finding's determ
 An accepted risk still in force is a result with an ``external`` suppression whose
 justification is the reason; an expired acceptance counts again and has no suppression.
 
+A run audited from several vantage points (``exposure_audit.vantage``) adds ``vantages`` to the
+run's and each host's properties, and to a result on a service ``reachableFrom``,
+``notReachableFrom`` and ``untestedFrom`` (vantage names); without vantages none of these keys
+appear.
+
 Text from targets is JSON-escaped (the file is ASCII) and made printable in ``message.text``.
 """
 
@@ -74,7 +79,13 @@ _LEVEL: dict[Severity, str] = {
 }
 
 # What a rule is about, by its id's prefix, for the tags code-scanning tools filter on.
-_AREA = {"DSM": "synology-dsm", "SVC": "network-service", "TLS": "tls", "UPNP": "upnp"}
+_AREA = {
+    "DSM": "synology-dsm",
+    "SVC": "network-service",
+    "TLS": "tls",
+    "UPNP": "upnp",
+    "VAN": "reachability",
+}
 
 _FINGERPRINT = "exposureAuditFindingId/v1"
 
@@ -160,6 +171,7 @@ def _result(finding: Finding, host: HostReport, index: dict[str, int]) -> dict[s
     }
     if finding.severity_reason:
         properties["severityReason"] = finding.severity_reason
+    properties.update(_reachability(finding, host))
     result: dict[str, Any] = {
         "ruleId": finding.rule,
         "ruleIndex": index[finding.rule],
@@ -198,6 +210,23 @@ def _result(finding: Finding, host: HostReport, index: dict[str, int]) -> dict[s
             ]
     result["properties"] = properties
     return result
+
+
+def _reachability(finding: Finding, host: HostReport) -> dict[str, Any]:
+    """In a run audited from several vantages: the host's vantages, and for a finding on a
+    listed service the vantages it was reachable from, not reachable from and not tested
+    from."""
+    obs = host.observation
+    if not obs.vantages:
+        return {}
+    properties: dict[str, Any] = {"vantages": list(obs.vantages)}
+    for service in obs.services:
+        if (service.port, service.protocol) == (finding.port, finding.protocol):
+            properties["reachableFrom"] = list(service.reachable_from)
+            properties["notReachableFrom"] = list(obs.unreachable_from(service))
+            properties["untestedFrom"] = list(service.untested_from)
+            break
+    return properties
 
 
 def _notifications(report: Report) -> list[dict[str, Any]]:
@@ -274,9 +303,13 @@ def render_sarif(report: Report) -> str:
                     "address": h.address,
                     "grade": h.grade.value,
                     "status": h.observation.status.value,
+                    **(
+                        {"vantages": list(h.observation.vantages)} if h.observation.vantages else {}
+                    ),
                 }
                 for h in report.hosts_by_risk()
             ],
+            **({"vantages": list(report.vantages)} if report.vantages else {}),
         },
     }
     log = {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}

@@ -40,7 +40,11 @@ class SkippedAddress:
 
 @dataclass(frozen=True)
 class Report:
-    """Everything one run learned. ``complete`` is False when the run was cut short."""
+    """Everything one run learned. ``complete`` is False when the run was cut short.
+
+    ``vantages`` names the vantage points (sorted) the run audited from
+    (``exposure_audit.vantage.merge_vantages``); empty for a run from one place.
+    """
 
     tool_version: str
     started_at: datetime
@@ -52,6 +56,7 @@ class Report:
     errors: tuple[str, ...] = ()
     complete: bool = True
     notes: tuple[str, ...] = field(default=())
+    vantages: tuple[str, ...] = ()
 
     @property
     def grade(self) -> Grade:

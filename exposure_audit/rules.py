@@ -281,6 +281,23 @@ def _check_stack(host: HostObservation, now: datetime) -> Iterator[_Match]:
         )
 
 
+def _check_vantages(host: HostObservation, now: datetime) -> Iterator[_Match]:
+    # Only vantages that scanned the port count as "not reachable": one whose audit of the host
+    # was cut short, that skipped the port or its protocol (untested_from), or that never
+    # reported the host (not in host.vantages) proves nothing.
+    for service in host.open_services():
+        unreachable = host.unreachable_from(service)
+        if not service.reachable_from or not unreachable:
+            continue
+        evidence = (
+            f"{service.port}/{service.protocol} reachable from "
+            f"{', '.join(service.reachable_from)}; not from {', '.join(unreachable)}"
+        )
+        if service.untested_from:
+            evidence += f"; not tested from {', '.join(service.untested_from)}"
+        yield _Match(service, evidence)
+
+
 @dataclass(frozen=True)
 class _Registered:
     rule: Rule
@@ -452,6 +469,25 @@ _REGISTRY: tuple[_Registered, ...] = (
             ("https://www.rapid7.com/research/report/security-flaws-in-universal-plug-and-play/",),
         ),
         _check_stack,
+    ),
+    _Registered(
+        Rule(
+            "VAN001",
+            "Service reachable from some vantage points and not from others",
+            Severity.MEDIUM,
+            "The same port answered from one vantage point and not from another that scanned "
+            "the host to the end: the firewall lets one region or network in and not another. "
+            "Such a rule set is inconsistent (a geo-block, a per-region allow-list or security "
+            "group, a forward on one path only), and the exposure is as wide as the widest "
+            "view: anyone where the port answers can attack it, while the vantages it hides "
+            "from give false comfort. The service's own findings keep their severity.",
+            "Decide who must reach the service. If nobody outside: close it on the router or "
+            "firewall for every source and use a VPN. If some sources: restrict it explicitly "
+            "to the intended source addresses rather than relying on what happens to be "
+            "filtered on some paths. Then audit again from every vantage point.",
+            (),
+        ),
+        _check_vantages,
     ),
 )
 

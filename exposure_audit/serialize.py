@@ -10,8 +10,8 @@ What ``to_dict`` leaves out cannot come back, and is not needed to render the re
 closed ports, probe attempts that completed without a note, SSDP headers, a mapping's
 ``enabled``/``remote_host``, an IGD service's SCPD URL, the UPnP control URL when no IGD
 description was read, and reachable unmapped ports that are not among the reported services.
-Derived fields (``summary``, ``identified_as``, a name's ``notes``) are recomputed by the
-renderer and ignored here.
+Derived fields (``summary``, ``identified_as``, a service's ``not_reachable_from``, a name's
+``notes``) are recomputed by the renderer and ignored here.
 
 The schema only ever gains fields within a version, so unknown keys are ignored and fields
 that do not identify anything default when absent (``acceptance`` absent or null: not
@@ -104,6 +104,7 @@ def report_from_dict(doc: Mapping[str, Any]) -> Report:
         errors=tuple(root.texts("errors", default=[])),
         complete=root.boolean("complete"),
         notes=tuple(root.texts("notes", default=[])),
+        vantages=tuple(root.texts("vantages", default=[])),
     )
 
 
@@ -121,8 +122,13 @@ def _host(obj: _Object) -> HostReport:
     forwarding_source = upnp_doc.optional_text("mappings_source") if upnp_doc else None
     services: list[ServiceObservation] = []
     unmapped: list[int] = []
+    vantages = tuple(obj.texts("vantages", default=[]))
     for service_obj in obj.object_list("services", default=[]):
         service, forwarding = _service(service_obj)
+        for key in ("reachable_from", "untested_from"):
+            strangers = [v for v in getattr(service, key) if v not in vantages]
+            if strangers:
+                service_obj.fail(key, f"names {strangers[0]!r}, not among the host's vantages")
         if forwarding is None:
             pass
         elif forwarding == _FORWARDED_BY_UPNP:
@@ -154,6 +160,7 @@ def _host(obj: _Object) -> HostReport:
         notes=tuple(obj.texts("notes", default=[])),
         upnp=_upnp(upnp_doc, forwarding_table) if upnp_doc else None,
         forwarding=forwarding_table,
+        vantages=vantages,
     )
     return HostReport(
         observation=observation,
@@ -178,6 +185,8 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
         http=_http(http, _dsm(dsm) if dsm else None) if http else None,
         tls=_tls(tls) if (tls := obj.optional_object("tls")) else None,
         upnp_mapping=_mapping(m) if (m := obj.optional_object("upnp_mapping")) else None,
+        reachable_from=tuple(obj.texts("reachable_from", default=[])),
+        untested_from=tuple(obj.texts("untested_from", default=[])),
     )
     return service, obj.optional_text("forwarding")
 

@@ -128,3 +128,81 @@ def sample_report() -> Report:
         skipped=(SkippedAddress("192.168.1.10", "home.myds.me", "not a public address: private"),),
         notes=("UDP ports 161 skipped: UDP scanning needs root",),
     )
+
+
+VANTAGE_NOW = datetime(2026, 11, 27, 12, 5, tzinfo=UTC)
+
+
+def _vantage_run(
+    minute: int, *hosts: HostObservation, notes: tuple[str, ...] = (), complete: bool = True
+) -> Report:
+    """One vantage's own report (as its audit wrote it: findings are evaluated again when the
+    vantages are merged, so none are given here)."""
+    return Report(
+        tool_version="0.1.0",
+        started_at=datetime(2026, 11, 27, 12, minute, tzinfo=UTC),
+        finished_at=datetime(2026, 11, 27, 12, minute + 2, tzinfo=UTC),
+        ports=PortSet((21, 22, 443, 5000, 5001)),
+        hosts=tuple(HostReport(h, (), Grade.A) for h in hosts),
+        notes=notes,
+        complete=complete,
+    )
+
+
+def vantage_reports() -> dict[str, Report]:
+    """The same three targets audited from ``eu`` and ``us``.
+
+    198.51.100.7 (a DSM 7.2 NAS): 5000 open from both; 5001 open from eu only (filtered from
+    us, a geo-allow-list gone wrong); SSH open from both. 203.0.113.5 (a web server): its audit
+    from us hit the deadline, so 443 is "not tested" from us. 203.0.113.9 (an FTP box): the us
+    worker's block failed, so only eu reports it.
+    """
+    dsm = DsmFingerprint(("title", "sds-session"), version="7.2.2", build=72806, update=3)
+    nas_http = ServiceObservation(
+        5000, "tcp", "open", "http", http=HttpObservation("http", 200, "nginx", "DSM", dsm=dsm)
+    )
+    nas_https = ServiceObservation(
+        5001, "tcp", "open", "https", http=HttpObservation("https", 200, "nginx", "DSM", dsm=dsm)
+    )
+    ssh = ServiceObservation(22, "tcp", "open", "ssh", "OpenSSH", "9.6p1")
+    web = ServiceObservation(
+        443, "tcp", "open", "https", http=HttpObservation("https", 200, "nginx", "Welcome")
+    )
+    ftp = ServiceObservation(21, "tcp", "open", "ftp", "ProFTPD", "1.3.5")
+    eu = _vantage_run(
+        0,
+        HostObservation(
+            "198.51.100.7",
+            AddressFamily.IPV4,
+            ("nas.example.net",),
+            (nas_http, nas_https, ssh),
+        ),
+        HostObservation("203.0.113.5", AddressFamily.IPV4, services=(web,)),
+        HostObservation("203.0.113.9", AddressFamily.IPV4, services=(ftp,)),
+        notes=("UDP ports skipped: no UDP port in the set",),
+    )
+    us = _vantage_run(
+        1,
+        HostObservation(
+            "198.51.100.7",
+            AddressFamily.IPV4,
+            ("nas.example.net",),
+            (nas_http, ServiceObservation(5001, "tcp", "filtered"), ssh),
+        ),
+        HostObservation(
+            "203.0.113.5",
+            AddressFamily.IPV4,
+            status=HostStatus.INCOMPLETE,
+            attempts=(ProbeAttempt("discovery", ProbeStatus.TIMED_OUT, "host deadline reached"),),
+        ),
+        notes=("UDP ports skipped: no UDP port in the set",),
+        complete=False,
+    )
+    return {"eu": eu, "us": us}
+
+
+def vantage_report() -> Report:
+    """:func:`vantage_reports` merged: the two-vantage sample the renderers' golden files show."""
+    from exposure_audit.vantage import merge_vantages
+
+    return merge_vantages(vantage_reports(), now=VANTAGE_NOW)

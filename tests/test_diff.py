@@ -40,6 +40,7 @@ TITLES = {
     "SVC001": "Cleartext or data-plane service reachable from the Internet",
     "SVC002": "Remote administration reachable from the Internet (SSH, SRM)",
     "TLS001": "Default Synology or expired certificate on an exposed service",
+    "VAN001": "Service reachable from some vantage points and not from others",
 }
 
 
@@ -394,3 +395,67 @@ def test_a_new_finding_under_an_acceptance_says_so() -> None:
 
 def _ftp(severity: Severity = Severity.HIGH) -> Finding:
     return finding("SVC001", severity, FTP, 21)
+
+
+# -- runs audited from several vantages -------------------------------------------------------
+
+
+def _seen(
+    port: int, reachable: tuple[str, ...], untested: tuple[str, ...] = ()
+) -> ServiceObservation:
+    return dataclasses.replace(https(port), reachable_from=reachable, untested_from=untested)
+
+
+def _vantage_run(*services: ServiceObservation, day: int, rules: tuple[str, ...] = ()) -> Report:
+    nas = host(NAS, services, tuple(finding(r, Severity.MEDIUM, NAS, 5001) for r in rules))
+    nas = dataclasses.replace(
+        nas, observation=dataclasses.replace(nas.observation, vantages=("eu", "us"))
+    )
+    return dataclasses.replace(report(nas, day=day), vantages=("eu", "us"))
+
+
+def test_a_service_now_reachable_from_another_vantage_is_a_change() -> None:
+    # Given 5001 reachable from eu only in week one, from eu and us in week two
+    old = _vantage_run(_seen(443, ("eu", "us")), _seen(5001, ("eu",)), day=1)
+    new = _vantage_run(_seen(443, ("eu", "us")), _seen(5001, ("eu", "us")), day=8)
+    diff = diff_reports(old, new)
+    # Then the service changed (from/to), and only that one
+    (change,) = diff.services_changed
+    assert change.key == (NAS, 5001, "tcp")
+    assert (change.before, change.after) == (("eu",), ("eu", "us"))
+    assert change.describe() == "reachable from eu -> eu, us"
+    assert diff.has_changes
+    assert not diff.services_appeared and not diff.services_vanished
+
+
+def test_a_service_no_longer_reachable_from_a_vantage_that_scanned_it_is_a_change() -> None:
+    old = _vantage_run(_seen(5001, ("eu", "us")), day=1)
+    new = _vantage_run(_seen(5001, ("eu",)), day=8)
+    (change,) = diff_reports(old, new).services_changed
+    assert change.describe() == "reachable from eu, us -> eu"
+
+
+def test_a_vantage_that_could_not_tell_this_time_changes_nothing() -> None:
+    old = _vantage_run(_seen(5001, ("eu", "us")), day=1)
+    new = _vantage_run(_seen(5001, ("eu",), untested=("us",)), day=8)
+    diff = diff_reports(old, new)
+    assert diff.services_changed == ()
+    assert not diff.has_changes
+
+
+def test_van001_appearing_and_resolving_are_finding_changes_as_usual() -> None:
+    consistent = _vantage_run(_seen(5001, ("eu", "us")), day=1)
+    split = _vantage_run(_seen(5001, ("eu",)), day=8, rules=("VAN001",))
+    appeared = diff_reports(consistent, split)
+    assert [c.rule for c in appeared.new] == ["VAN001"]
+    assert appeared.new[0].id == finding_id("VAN001", NAS, "tcp", 5001)
+    resolved = diff_reports(split, consistent)
+    assert [c.rule for c in resolved.resolved] == ["VAN001"]
+
+
+def test_runs_without_vantages_on_either_side_have_no_reachability_changes() -> None:
+    plain = report(host(NAS, (https(5001),)))
+    split = _vantage_run(_seen(5001, ("eu",)), day=8)
+    assert diff_reports(plain, split).services_changed == ()
+    assert diff_reports(split, plain).services_changed == ()
+    assert weekly_diff().services_changed == ()

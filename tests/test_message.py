@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from exposure_audit.diff import FindingChange, ReportDiff
+from exposure_audit.diff import FindingChange, ReachabilityChange, ReportDiff
 from exposure_audit.findings import Acceptance, Finding, Severity, finding_id
 from exposure_audit.grading import Grade, grade_host
 from exposure_audit.message import NOTIFY_POLICIES, SCHEMA, compose, should_notify
@@ -362,3 +362,27 @@ def test_long_sections_are_cut_in_the_text_but_complete_in_the_payload() -> None
     assert message.text.count("  - HIGH SVC001") == 50
     assert "  ... and 10 more (see the full report)" in message.text
     assert len(message.payload["new"]) == 60
+
+
+def test_a_per_vantage_reachability_change_is_a_change_in_text_and_payload() -> None:
+    report = _report(CERT)
+    change = ReachabilityChange(NAS, 5001, "tcp", ("eu",), ("eu", "us"))
+    diff = ReportDiff(
+        11, 12, Grade.B, Grade.B, unchanged=(_same(CERT),), services_changed=(change,)
+    )
+    assert should_notify("change", diff, report, Severity.HIGH)
+    message = compose(report, diff)
+    assert f"Service reachability changed: {NAS} port 5001/tcp reachable from eu -> eu, us" in (
+        message.text
+    )
+    assert message.payload["services_changed"] == [
+        {
+            "address": NAS,
+            "port": 5001,
+            "protocol": "tcp",
+            "reachable_from_before": ["eu"],
+            "reachable_from_after": ["eu", "us"],
+            "untested_from": [],
+        }
+    ]
+    assert "services_changed" not in compose(*_week()).payload

@@ -12,7 +12,7 @@ import pytest
 
 from exposure_audit.render import FORMATS, render, render_csv, render_json, render_table
 
-from .report_samples import HOSTILE_TITLE, sample_report
+from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -24,6 +24,44 @@ def test_every_format_matches_its_golden_file(fmt: str, update_golden: bool) -> 
     if update_golden:
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_report_from_two_vantages_matches_its_golden_file(fmt: str, update_golden: bool) -> None:
+    text = render(vantage_report(), fmt)
+    golden = GOLDEN / f"report-vantages.{fmt}"
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_every_format_shows_each_services_view_from_each_vantage() -> None:
+    report = vantage_report()
+    table = render_table(report)
+    assert "vantages: eu, us" in table
+    assert "5001/tcp  open" in table and "reachable from eu; not from us" in table
+    assert "reachable from eu; not tested from us" in table  # us was cut short there
+    doc = json.loads(render_json(report))
+    assert doc["vantages"] == ["eu", "us"]
+    nas = doc["hosts"][0]
+    assert nas["vantages"] == ["eu", "us"]
+    dsm = next(s for s in nas["services"] if s["port"] == 5001)
+    assert (dsm["reachable_from"], dsm["not_reachable_from"], dsm["untested_from"]) == (
+        ["eu"],
+        ["us"],
+        [],
+    )
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    van = next(r for r in rows if r["rule"] == "VAN001")
+    assert (van["port"], van["reachable_from"], van["not_reachable_from"]) == ("5001", "eu", "us")
+    ssh = next(r for r in rows if r["rule"] == "SVC002")
+    assert (ssh["reachable_from"], ssh["not_reachable_from"]) == ("eu us", "")
+
+
+def test_without_vantages_no_format_mentions_them() -> None:
+    for fmt in FORMATS:
+        text = render(sample_report(), fmt)
+        assert "vantage" not in text and "reachable_from" not in text, fmt
 
 
 def test_json_has_the_versioned_schema_and_required_fields() -> None:

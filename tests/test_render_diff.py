@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.diff import diff_reports
+from exposure_audit.diff import ReportDiff, diff_reports
 from exposure_audit.findings import Acceptance, Severity
 from exposure_audit.observations import ServiceObservation
 from exposure_audit.render_diff import (
@@ -23,9 +23,10 @@ from exposure_audit.render_diff import (
     render_diff_markdown,
     render_diff_table,
 )
+from exposure_audit.report import Report
 
 from .report_samples import HOSTILE_TITLE
-from .test_diff import FTP, NAS, finding, host, report, ssh, weekly_diff
+from .test_diff import FTP, NAS, finding, host, https, report, ssh, weekly_diff
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 
@@ -153,3 +154,41 @@ def test_hostile_banners_are_escaped_in_json_and_survive_as_data() -> None:
     assert "\x1b" not in text and "\u202e" not in text
     changes = json.loads(text)["changed"][0]["changes"]
     assert changes == [f"product version 8.2p1 -> {HOSTILE_TITLE}"]
+
+
+def vantage_diff() -> ReportDiff:
+    def run(reachable: tuple[str, ...], day: int) -> Report:
+        service = dataclasses.replace(https(5001), reachable_from=reachable)
+        nas = host(NAS, (service,))
+        nas = dataclasses.replace(
+            nas, observation=dataclasses.replace(nas.observation, vantages=("eu", "us"))
+        )
+        return dataclasses.replace(report(nas, day=day), vantages=("eu", "us"))
+
+    return diff_reports(run(("eu",), 1), run(("eu", "us"), 8), old_run=1, new_run=2)
+
+
+def test_a_per_vantage_reachability_change_shows_in_every_format() -> None:
+    diff = vantage_diff()
+    line = "198.51.100.7:5001/tcp reachable from eu -> eu, us"
+    assert f"service reachability changed: {line}" in render_diff_table(diff)
+    assert (
+        "- service reachability changed: `198.51.100.7:5001/tcp` reachable from eu -> eu, us"
+        in render_diff_markdown(diff)
+    )
+    doc = json.loads(render_diff_json(diff))
+    assert doc["has_changes"] is True
+    assert doc["services_changed"] == [
+        {
+            "address": NAS,
+            "port": 5001,
+            "protocol": "tcp",
+            "reachable_from_before": ["eu"],
+            "reachable_from_after": ["eu", "us"],
+            "untested_from": [],
+        }
+    ]
+
+
+def test_without_reachability_changes_the_json_has_no_services_changed_key() -> None:
+    assert "services_changed" not in json.loads(render_diff_json(weekly_diff()))

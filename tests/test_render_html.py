@@ -31,7 +31,7 @@ from exposure_audit.render_html import TREND_LIMIT, TrendPoint, render_html
 from exposure_audit.report import Report
 from exposure_audit.text import printable
 
-from .report_samples import HOSTILE_TITLE, sample_report
+from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
 from .test_diff import weekly_diff
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "report.html"
@@ -105,6 +105,48 @@ def test_the_sample_report_matches_its_golden_file(update_golden: bool) -> None:
     if update_golden:
         GOLDEN.write_text(html, encoding="utf-8")
     assert html == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_a_report_from_two_vantages_matches_its_golden_file(update_golden: bool) -> None:
+    html = render_html(vantage_report())
+    golden = GOLDEN.with_name("report-vantages.html")
+    if update_golden:
+        golden.write_text(html, encoding="utf-8")
+    assert html == golden.read_text(encoding="utf-8")
+
+
+def test_each_service_shows_where_it_is_reachable_from_in_a_vantage_report() -> None:
+    html = render_html(vantage_report())
+    assert 'id="vantages">Audited from 2 vantage points: eu, us</p>' in html
+    nas = html[html.index('id="host-198.51.100.7"') :]
+    nas = nas[: nas.index("</section>")]
+    assert "<th>vantages</th>" in nas and "Audited from: eu, us" in nas
+    assert (
+        '<td data-label="vantages" class="reachability inconsistent">'
+        "<strong>reachable from eu; not from us</strong></td>" in nas
+    )
+    assert '<td data-label="vantages" class="reachability">reachable from eu, us</td>' in nas
+    assert "reachable from eu; not tested from us" in html
+    # Still no script, nothing loaded, the one stylesheet
+    page = _Page(html)
+    assert not {t for t, _ in page.tags} & {"script", "link", "img", "iframe"}
+    assert [t for t, _ in page.tags].count("style") == 1
+
+
+def test_without_vantages_the_page_has_no_vantage_column() -> None:
+    html = render_html(sample_report())
+    assert "vantage" not in html.lower()
+
+
+def test_a_hostile_vantage_name_is_text_on_the_page() -> None:
+    report = vantage_report()
+    host = report.hosts[0]
+    obs = dataclasses.replace(host.observation, vantages=("<b>x</b>\x1b[2J", "eu"))
+    report = dataclasses.replace(
+        report, vantages=obs.vantages, hosts=(dataclasses.replace(host, observation=obs),)
+    )
+    html = render_html(report)
+    assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;\\x1b[2J" in html
 
 
 def test_rendering_is_deterministic() -> None:
@@ -358,6 +400,16 @@ def test_the_diff_section_lists_new_resolved_and_changed_findings_by_rule() -> N
     assert diff.new[0].after.remediation in section
     if diff.not_confirmed:
         assert "Not resolved: the new run could not test these" in section
+
+
+def test_the_diff_section_lists_a_per_vantage_reachability_change() -> None:
+    from .test_render_diff import vantage_diff
+
+    html = render_html(vantage_report(), diff=vantage_diff())
+    assert (
+        '<li>service reachability changed: <span class="mono">198.51.100.7:5001/tcp</span> '
+        "reachable from eu -&gt; eu, us</li>" in html
+    )
 
 
 def test_severity_labels_match_the_model() -> None:

@@ -18,7 +18,7 @@ from exposure_audit.render_markdown import md_text, render_markdown
 from exposure_audit.report import Report
 from exposure_audit.text import printable
 
-from .report_samples import HOSTILE_TITLE, sample_report
+from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
 GOLDEN = Path(__file__).parent / "data" / "golden" / "report.md"
 
@@ -59,6 +59,36 @@ def test_the_markdown_report_matches_its_golden_file(update_golden: bool) -> Non
     if update_golden:
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_a_report_from_two_vantages_matches_its_golden_file(update_golden: bool) -> None:
+    text = render_markdown(vantage_report())
+    golden = GOLDEN.with_name("report-vantages.md")
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_services_show_where_they_are_reachable_from_in_a_vantage_report() -> None:
+    text = render_markdown(vantage_report())
+    assert "; vantages eu, us\n" in text
+    assert "ipv4, complete, audited from eu, us" in text
+    page = _to_html(text)
+    assert "<th>Vantages</th>" in page
+    assert "<td>reachable from eu; not from us</td>" in page
+    assert "<td>reachable from eu; not tested from us</td>" in page
+
+
+def test_a_hostile_vantage_name_read_back_from_a_file_stays_text() -> None:
+    report = vantage_report()
+    host = report.hosts[0]
+    evil = "[x](https://evil.example)"
+    obs = dataclasses.replace(host.observation, vantages=(evil, "eu"))
+    report = dataclasses.replace(
+        report, vantages=(evil,), hosts=(dataclasses.replace(host, observation=obs),)
+    )
+    page = _to_html(render_markdown(report))
+    assert "<a " not in page and "evil.example" in page
 
 
 def test_the_headline_gives_the_grade_and_counts_and_hosts_come_worst_first() -> None:

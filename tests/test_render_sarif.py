@@ -20,7 +20,7 @@ from exposure_audit.render_sarif import SECURITY_SEVERITY, render_sarif, result_
 from exposure_audit.report import Report
 from exposure_audit.rules import RULES
 
-from .report_samples import HOSTILE_TITLE, sample_report
+from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
 ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden" / "report.sarif"
@@ -61,6 +61,33 @@ def test_the_sarif_log_matches_its_golden_file(update_golden: bool) -> None:
     if update_golden:
         GOLDEN.write_text(text, encoding="utf-8")
     assert text == GOLDEN.read_text(encoding="utf-8")
+
+
+def test_a_log_from_two_vantages_matches_its_golden_file_and_validates(
+    update_golden: bool,
+) -> None:
+    text = render_sarif(vantage_report())
+    golden = GOLDEN.with_name("report-vantages.sarif")
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+    run = _validate(text)["runs"][0]
+    assert run["properties"]["vantages"] == ["eu", "us"]
+    van = next(r for r in run["results"] if r["ruleId"] == "VAN001")
+    assert van["properties"]["reachableFrom"] == ["eu"]
+    assert van["properties"]["notReachableFrom"] == ["us"]
+    assert van["properties"]["untestedFrom"] == []
+    assert van["properties"]["vantages"] == ["eu", "us"]
+    assert (
+        van["level"] == "warning"
+        and "reachability" in run["tool"]["driver"]["rules"][van["ruleIndex"]]["properties"]["tags"]
+    )
+
+
+def test_without_vantages_results_carry_no_vantage_properties() -> None:
+    run = json.loads(render_sarif(sample_report()))["runs"][0]
+    assert "vantages" not in run["properties"]
+    assert not any("reachableFrom" in r["properties"] for r in run["results"])
 
 
 def test_the_log_validates_against_the_official_sarif_schema() -> None:

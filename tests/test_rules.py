@@ -216,3 +216,50 @@ def test_docs_describe_every_rule() -> None:
     text = (Path(__file__).parent.parent / "docs" / "rules.md").read_text()
     for rule in RULES.values():
         assert f"## {rule.id}: {rule.title}" in text
+
+
+def _seen_from(
+    reachable: tuple[str, ...], untested: tuple[str, ...] = (), state: str = "open"
+) -> HostObservation:
+    service = ServiceObservation(
+        5001, "tcp", state, "https", reachable_from=reachable, untested_from=untested
+    )
+    return HostObservation(
+        ADDRESS, AddressFamily.IPV4, services=(service,), vantages=("ap", "eu", "us")
+    )
+
+
+def test_a_service_reachable_from_one_vantage_and_scanned_closed_from_another_is_van001() -> None:
+    (finding,) = evaluate_host(_seen_from(("eu",), ("ap",)), NOW)
+    assert (finding.rule, finding.severity, finding.port, finding.protocol) == (
+        "VAN001",
+        Severity.MEDIUM,
+        5001,
+        "tcp",
+    )
+    assert finding.id == finding_id("VAN001", ADDRESS, "tcp", 5001)
+    assert finding.evidence == "5001/tcp reachable from eu; not from us; not tested from ap"
+
+
+@pytest.mark.parametrize(
+    ("reachable", "untested", "state"),
+    [
+        (("ap", "eu", "us"), (), "open"),  # the same from everywhere
+        (("eu",), ("ap", "us"), "open"),  # the others could not tell
+        ((), (), "filtered"),  # reachable from nowhere
+        ((), (), "open"),  # a run without vantages
+    ],
+)
+def test_van001_needs_a_vantage_that_reached_it_and_one_that_scanned_it_and_did_not(
+    reachable: tuple[str, ...], untested: tuple[str, ...], state: str
+) -> None:
+    assert "VAN001" not in _rules(_seen_from(reachable, untested, state))
+
+
+def test_van001_needs_the_host_to_have_vantages() -> None:
+    host = HostObservation(
+        ADDRESS,
+        AddressFamily.IPV4,
+        services=(ServiceObservation(5001, "tcp", "open", "https", reachable_from=("eu",)),),
+    )
+    assert _rules(host) == {}

@@ -4,6 +4,7 @@ and on reports hypothesis builds), and errors that name the JSON path of the bad
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
@@ -45,7 +46,7 @@ from exposure_audit.serialize import (
     report_from_dict,
 )
 
-from .report_samples import sample_report
+from .report_samples import sample_report, vantage_report
 
 
 def _through_json(doc: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +63,28 @@ def test_the_sample_report_survives_a_round_trip() -> None:
     restored = report_from_dict(_through_json(doc))
     assert to_dict(restored) == doc
     assert render_json(restored) == render_json(sample_report())
+
+
+def test_a_report_from_several_vantages_survives_a_round_trip() -> None:
+    report = vantage_report()
+    doc = to_dict(report)
+    restored = report_from_dict(_through_json(doc))
+    assert restored == report  # every field: vantages, reachable_from, untested_from
+    assert to_dict(restored) == doc
+
+
+def test_a_service_naming_a_vantage_its_host_lacks_is_refused() -> None:
+    doc = _through_json(to_dict(vantage_report()))
+    doc["hosts"][0]["services"][1]["reachable_from"] = ["eu", "mars"]
+    with pytest.raises(ReportFormatError, match=r"hosts\[0\]\.services\[1\]\.reachable_from"):
+        report_from_dict(doc)
+
+
+def test_a_report_without_vantages_writes_no_vantage_keys() -> None:
+    doc = to_dict(sample_report())
+    assert "vantages" not in doc
+    assert "vantages" not in doc["hosts"][0]
+    assert "reachable_from" not in doc["hosts"][0]["services"][0]
 
 
 def test_findings_come_back_equal_to_the_originals() -> None:
@@ -332,7 +355,27 @@ _host_observation = st.builds(
     notes=_tuples(_text),
     upnp=st.none() | _upnp,
     forwarding=st.none() | _forwarding,
+).flatmap(lambda host: _seen_from_vantages(host))
+
+
+_vantage_names = st.lists(st.sampled_from(["ap", "eu", "us", "x.y_z-1"]), unique=True).map(
+    lambda names: tuple(sorted(names))
 )
+
+
+@st.composite
+def _seen_from_vantages(draw: st.DrawFn, host: HostObservation) -> HostObservation:
+    """``host`` audited from some vantages (or none): each service reachable from some of them
+    and not tested from some others."""
+    vantages = draw(_vantage_names)
+    services = []
+    for service in host.services:
+        reachable = tuple(v for v in vantages if draw(st.booleans()))
+        untested = tuple(v for v in vantages if v not in reachable and draw(st.booleans()))
+        services.append(
+            dataclasses.replace(service, reachable_from=reachable, untested_from=untested)
+        )
+    return dataclasses.replace(host, services=tuple(services), vantages=vantages)
 
 
 _acceptance = st.builds(Acceptance, _text, _text, st.dates(), st.booleans())
@@ -379,6 +422,7 @@ _report = st.builds(
     errors=_tuples(_text),
     complete=st.booleans(),
     notes=_tuples(_text),
+    vantages=_vantage_names,
 )
 
 

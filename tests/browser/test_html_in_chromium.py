@@ -34,7 +34,7 @@ from exposure_audit.serialize import report_from_dict
 from exposure_audit.store import HistoryStore
 from exposure_audit.text import printable
 
-from ..report_samples import HOSTILE_TITLE, sample_report
+from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
 from .conftest import Chromium
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
@@ -284,4 +284,29 @@ def test_the_page_fits_a_phone_screen_and_prints(
     pdf = page.pdf(path=str(artifacts / "report.pdf"), format="A4", print_background=True)
     assert pdf.startswith(b"%PDF")
     assert log == type(log)(), log
+    page.close()
+
+
+def test_a_report_from_two_vantages_shows_each_services_reach_on_a_wide_and_a_phone_screen(
+    chromium: Chromium, tmp_path: Path, artifacts: Path
+) -> None:
+    # Given the two-vantage sample: 5001 open from eu and filtered from us
+    path = tmp_path / "vantages.html"
+    path.write_text(render_html(vantage_report()), encoding="utf-8")
+    page, log = chromium.open(path, width=1000, height=1200)
+    # Then the NAS card has a vantages column naming who reaches 5001 and who does not
+    card = page.locator('section.host[data-address="198.51.100.7"]')
+    assert card.locator("th", has_text="vantages").is_visible()
+    assert card.locator("td.reachability.inconsistent").inner_text() == (
+        "reachable from eu; not from us"
+    )
+    assert card.locator('[data-rule="VAN001"]').is_visible()
+    assert page.locator("#vantages").inner_text() == "Audited from 2 vantage points: eu, us"
+    page.screenshot(path=str(artifacts / "report-vantages.png"), full_page=True)
+    # and on a phone the column is a labelled line of the service, with no sideways scroll
+    page.set_viewport_size({"width": 390, "height": 844})
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert card.locator("td.reachability.inconsistent").is_visible()
+    assert log == type(log)(), log
+    assert chromium.blocked == []
     page.close()
