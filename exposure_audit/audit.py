@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -72,7 +72,18 @@ _ALL_OPEN_SHARE = 0.9
 _ALL_OPEN_SMALL = 20
 _ALL_OPEN_SAMPLE = 8
 
-__all__ = ["AuditSettings", "Auditor", "NullProgress", "Progress", "Scanner"]
+__all__ = [
+    "AuditRun",
+    "AuditSettings",
+    "Auditor",
+    "NullProgress",
+    "Progress",
+    "ResolvedTargets",
+    "Scanner",
+    "inventory_scope",
+    "resolve_targets",
+    "unaudited_host",
+]
 
 
 class Progress(Protocol):
@@ -90,7 +101,13 @@ class Scanner(Protocol):
     of an nmap run someone else made (``grade_import``). The contracts are NmapScanner's."""
 
     async def discover(
-        self, addresses: Sequence[str], ports: PortSet, *, udp: bool, host_timeout: float
+        self,
+        addresses: Sequence[str],
+        ports: PortSet,
+        *,
+        udp: bool,
+        host_timeout: float,
+        concurrent: int = 1,
     ) -> dict[str, DiscoveryResult]: ...
 
     async def versions(
@@ -138,6 +155,110 @@ class AuditSettings:
     def nmap_ports(self) -> PortSet:
         """The ports nmap scans: 1900/udp is left to the SSDP probe, which needs no root."""
         return PortSet(self.ports.tcp, tuple(p for p in self.ports.udp if p != SSDP_PORT))
+
+
+@dataclass(frozen=True)
+class ResolvedTargets:
+    """The addresses a run audits, each with the names that led to it (``hosts``, in plan
+    order: direct addresses first, then those of names), the resolution of every name
+    (``names``) and the resolved addresses the policy kept out (``skipped``)."""
+
+    hosts: Mapping[str, tuple[str, ...]]
+    names: tuple[NameResolution, ...] = ()
+    skipped: tuple[SkippedAddress, ...] = ()
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.hosts)
+
+    def subset(self, addresses: Sequence[str]) -> ResolvedTargets:
+        """Only ``addresses`` (each must be one of ``hosts``), with the resolutions of the
+        names that led to them; no skipped addresses (they belong to the whole run)."""
+        hosts = {a: self.hosts[a] for a in addresses}
+        wanted = {name for names in hosts.values() for name in names}
+        return ResolvedTargets(hosts, tuple(n for n in self.names if n.name in wanted))
+
+
+async def resolve_targets(
+    plan: TargetPlan,
+    resolver: dns.asyncresolver.Resolver,
+    progress: Progress | None = None,
+) -> ResolvedTargets:
+    """Resolve the plan's names (A and AAAA) and apply the policy to what they resolve to:
+    excluded and (without ``allow_private``) non-global addresses are skipped with the
+    reason. Per-name failures are recorded on the resolutions, never raised."""
+    targets: dict[str, list[str]] = {a: [] for a in plan.addresses}
+    names: list[NameResolution] = []
+    skipped: list[SkippedAddress] = []
+    if plan.hostnames:
+        (progress or NullProgress()).phase("resolving names")
+        names = await resolve_names(plan.hostnames, resolver)
+    for resolution in names:
+        for address in resolution.addresses:
+            ip = ipaddress.ip_address(address)
+            reason = non_global_reason(ip)
+            if plan.exclusions.excludes_address(ip):
+                skipped.append(SkippedAddress(address, resolution.name, "excluded"))
+            elif reason and not plan.allow_private:
+                skipped.append(
+                    SkippedAddress(
+                        address,
+                        resolution.name,
+                        f"not a public address: {reason}; --allow-private scans it",
+                    )
+                )
+            else:
+                targets.setdefault(address, []).append(resolution.name)
+    return ResolvedTargets({a: tuple(n) for a, n in targets.items()}, tuple(names), tuple(skipped))
+
+
+def inventory_scope(inventory: Inventory | None, addresses: Sequence[str]) -> tuple[set[str], str]:
+    """The addresses an inside inventory describes, and a note for the report ("" if none):
+    its router's external address when that is a target, else (CGNAT, a changed address)
+    every target. Decided over the whole run, never per block of it."""
+    if inventory is None:
+        return set(), ""
+    external = inventory.external_address
+    if external is not None and external in addresses:
+        return {external}, ""
+    return set(addresses), (
+        f"the UPnP inventory's external address ({inventory.external_address or 'unknown'}) "
+        "is not among the targets (CGNAT or a new address?): its mappings were compared "
+        "with every host"
+    )
+
+
+def unaudited_host(
+    address: str, hostnames: tuple[str, ...], error: str, *, now: datetime
+) -> HostReport:
+    """The report of a host whose audit failed outright (``error`` says why): incomplete,
+    judged and graded on nothing, so "could not test" never reads as "safe"."""
+    observation = _failed_host(address, hostnames, error)
+    findings = evaluate_host(observation, now)
+    return HostReport(observation, findings, grade_host(findings, observation.status))
+
+
+class AuditRun(Protocol):
+    """One run as a scan session drives it (``session.run_session``): an :class:`Auditor`,
+    or a ``cluster.ClusterAudit`` spreading the run over a Dask cluster.
+
+    ``run()`` audits everything and returns the report (run errors inside it); ``report``
+    gives what is known at any time (``complete=False`` after an interruption); ``on_host``,
+    when set before ``run()``, is called with each host as it is done; ``errors`` takes
+    the session's own run errors."""
+
+    @property
+    def started_at(self) -> datetime: ...
+
+    @property
+    def settings(self) -> AuditSettings: ...
+
+    on_host: Callable[[HostReport], None] | None
+    errors: list[str]
+
+    async def run(self) -> Report: ...
+
+    def report(self, *, complete: bool) -> Report: ...
 
 
 @dataclass
@@ -196,6 +317,7 @@ class Auditor:
         self._order: list[str] = []
         self._versions_gate = asyncio.Semaphore(_VERSION_WAVES)
         self._inventory_addresses: set[str] = set()
+        self._concurrent = 1
 
     def report(self, *, complete: bool) -> Report:
         """The report of what is known now; hosts keep the order they were given in."""
@@ -215,12 +337,34 @@ class Auditor:
         )
 
     async def run(self) -> Report:
-        """Audit every target; returns the complete report (or one with run errors)."""
+        """Resolve the plan's names, then audit every target; returns the complete report
+        (or one with run errors)."""
         self.started_at = self.clock()
+        return await self._audit(await resolve_targets(self.plan, self.resolver, self.progress))
+
+    async def audit(
+        self, resolved: ResolvedTargets, *, inventory_scope: Collection[str] | None = None
+    ) -> Report:
+        """Audit targets resolved before (:func:`resolve_targets`; the plan and the resolver
+        are not used), as :meth:`run` does after resolving. ``inventory_scope``: the
+        addresses the UPnP inventory describes, when a larger run decided it (a block of a
+        cluster run); None decides it over ``resolved``."""
+        self.started_at = self.clock()
+        return await self._audit(resolved, inventory_scope)
+
+    async def _audit(
+        self, resolved: ResolvedTargets, scope: Collection[str] | None = None
+    ) -> Report:
         self._versions_gate = asyncio.Semaphore(_VERSION_WAVES)  # this run's event loop
-        targets = await self._targets()
+        self.names, self.skipped = list(resolved.names), list(resolved.skipped)
+        targets = dict(resolved.hosts)
         self._order = list(targets)
-        self._inventory_addresses = self._inventory_targets(list(targets))
+        if scope is None:
+            found, note = inventory_scope(self.settings.inventory, list(targets))
+            self.notes += [note] if note else []
+            self._inventory_addresses = found
+        else:
+            self._inventory_addresses = set(scope)
         self.progress.start(len(targets))
         udp = self._udp_enabled()
         families: dict[AddressFamily, list[str]] = {}
@@ -232,6 +376,8 @@ class Auditor:
             for i in range(0, len(addresses), self.settings.batch_size)
         ]
         gate = asyncio.Semaphore(self.settings.parallel_batches)
+        # The policy's rate is the scan's total: nmap runs going at once share it.
+        self._concurrent = max(1, min(self.settings.parallel_batches, len(batches)))
         async with make_client(self.settings.http) as client:
 
             async def one(batch: list[str]) -> None:
@@ -240,21 +386,6 @@ class Auditor:
 
             await asyncio.gather(*(one(b) for b in batches))
         return self.report(complete=True)
-
-    def _inventory_targets(self, addresses: list[str]) -> set[str]:
-        """The addresses an inside inventory describes: its router's external address when
-        that is a target, else (CGNAT, a changed address) every target, with a note."""
-        inventory = self.settings.inventory
-        if inventory is None:
-            return set()
-        if inventory.external_address in addresses:
-            return {inventory.external_address}
-        self.notes.append(
-            f"the UPnP inventory's external address ({inventory.external_address or 'unknown'}) "
-            "is not among the targets (CGNAT or a new address?): its mappings were compared "
-            "with every host"
-        )
-        return set(addresses)
 
     def _udp_enabled(self) -> bool:
         if not self.settings.nmap_ports.udp:
@@ -270,30 +401,6 @@ class Auditor:
         self.notes.append(note)
         self._udp_skipped = ProbeAttempt("udp", ProbeStatus.SKIPPED, note)
         return False
-
-    async def _targets(self) -> dict[str, tuple[str, ...]]:
-        """Addresses to audit, each with the names that led to it (direct addresses first)."""
-        targets: dict[str, list[str]] = {a: [] for a in self.plan.addresses}
-        if self.plan.hostnames:
-            self.progress.phase("resolving names")
-            self.names = await resolve_names(self.plan.hostnames, self.resolver)
-        for resolution in self.names:
-            for address in resolution.addresses:
-                ip = ipaddress.ip_address(address)
-                reason = non_global_reason(ip)
-                if self.plan.exclusions.excludes_address(ip):
-                    self.skipped.append(SkippedAddress(address, resolution.name, "excluded"))
-                elif reason and not self.plan.allow_private:
-                    self.skipped.append(
-                        SkippedAddress(
-                            address,
-                            resolution.name,
-                            f"not a public address: {reason}; --allow-private scans it",
-                        )
-                    )
-                else:
-                    targets.setdefault(address, []).append(resolution.name)
-        return {a: tuple(names) for a, names in targets.items()}
 
     async def _audit_batch(
         self,
@@ -311,7 +418,11 @@ class Auditor:
             ssdp = asyncio.create_task(probe_ssdp(batch, wait=self.settings.ssdp_wait))
         try:
             found = await self.scanner.discover(
-                batch, self.settings.nmap_ports, udp=udp, host_timeout=self.settings.host_timeout
+                batch,
+                self.settings.nmap_ports,
+                udp=udp,
+                host_timeout=self.settings.host_timeout,
+                concurrent=self._concurrent,
             )
         except ProbeFailed as exc:
             if ssdp is not None:

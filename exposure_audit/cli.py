@@ -232,6 +232,25 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         metavar="SEVERITY",
         help="exit 1 when a finding reaches it (default high; 'never')",
     )
+    cluster = scan.add_argument_group("scale-out on a Dask cluster (docs/cluster.md)")
+    cluster.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="audit on the workers of this Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT",
+    )
+    cluster.add_argument(
+        "--block-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="addresses per block a worker audits (default 64)",
+    )
+    cluster.add_argument(
+        "--vantages",
+        metavar="NAME,NAME",
+        help="audit every block from each vantage (workers with resource vantage-NAME) "
+        "and merge what they saw",
+    )
 
 
 def _store_option(cmd: argparse.ArgumentParser) -> None:

@@ -75,7 +75,13 @@ class NmapReplay:
         return {h.address: h for h in self.run.hosts}
 
     async def discover(
-        self, addresses: Sequence[str], ports: PortSet, *, udp: bool, host_timeout: float
+        self,
+        addresses: Sequence[str],
+        ports: PortSet,
+        *,
+        udp: bool,
+        host_timeout: float,
+        concurrent: int = 1,
     ) -> dict[str, DiscoveryResult]:
         hosts = self._hosts()
         found: dict[str, DiscoveryResult] = {}

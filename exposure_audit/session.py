@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from . import __version__
 from .accept import AcceptedRisk, apply_acceptances
-from .audit import Auditor
+from .audit import AuditRun
 from .diff import ReportDiff, diff_reports
 from .errors import RunError, UsageError
 from .findings import Severity
@@ -215,9 +215,10 @@ class Interrupts:
 
 
 def run_session(
-    auditor: Auditor, options: SessionOptions, interrupts: Interrupts | None = None
+    auditor: AuditRun, options: SessionOptions, interrupts: Interrupts | None = None
 ) -> SessionOutcome:
-    """Run the audit and everything around it.
+    """Run the audit and everything around it. ``auditor`` is an ``audit.Auditor`` or a
+    ``cluster.ClusterAudit`` (anything that is an ``audit.AuditRun``).
 
     Raises :class:`StoreError` (saying that nothing was scanned) when the history store cannot
     be opened or the run cannot be started in it: a damaged, locked or full store stops the
@@ -272,7 +273,7 @@ def history_busy_timeout(environ: Mapping[str, str] | None = None) -> float:
 
 
 def _run(
-    auditor: Auditor,
+    auditor: AuditRun,
     options: SessionOptions,
     store: HistoryStore | None,
     interrupts: Interrupts,

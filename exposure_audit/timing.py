@@ -68,6 +68,19 @@ class DiscoveryPolicy:
             flags += ["--max-rtt-timeout", f"{self.max_rtt_timeout_ms}ms"]
         return flags
 
+    def shared(self, runs: int) -> DiscoveryPolicy:
+        """This policy for one of ``runs`` nmap processes going at once: each gets its share
+        of the rates (rounded up, at least 1 probe per second), so the total stays the same."""
+        if runs <= 1:
+            return self
+
+        def share(rate: int | None) -> int | None:
+            return None if rate is None else max(1, -(-rate // runs))
+
+        return dataclasses.replace(
+            self, min_rate=share(self.min_rate), max_rate=share(self.max_rate)
+        )
+
     def describe(self) -> str:
         """One line for --dry-run and the docs: the preset's name and its nmap options."""
         return f"{self.name}: " + " ".join(self.nmap_flags())

@@ -124,3 +124,45 @@ def test_dry_run_shows_the_discovery_policy_and_bad_flags_exit_2() -> None:
     bad = run_cli("scan", "198.51.100.7", "--allow-private", "--rate", "0", "--dry-run")
     assert bad.returncode == 2
     assert "a rate must be 1-100000 probes per second, not 0" in bad.stderr
+
+
+def test_nmap_runs_going_at_once_share_the_rate() -> None:
+    policy = discovery_policy(rate=1000)
+    assert policy.shared(1) is policy
+    quarter = policy.shared(4)
+    assert (quarter.min_rate, quarter.max_rate, quarter.max_retries) == (250, 250, 1)
+    assert discovery_policy(rate=3).shared(4).min_rate == 1  # never 0: nmap would refuse it
+    assert PRESETS["polite"].shared(3).min_rate is None  # no floor stays no floor
+
+
+def test_an_audit_of_several_batches_gives_each_nmap_its_share_of_the_rate() -> None:
+    # Given 600 addresses in batches of 128 (5 batches, 4 at once) and a total rate of 2000/s
+    from exposure_audit.audit import Auditor, AuditSettings
+    from exposure_audit.probes.dns import make_resolver
+    from exposure_audit.targets import parse_item, plan_targets
+
+    plan = plan_targets(
+        [
+            parse_item("192.0.2.0/24", "t"),
+            parse_item("198.51.100.0/24", "t"),
+            parse_item("203.0.113.0/25", "t"),
+        ],
+        allow_private=True,
+    )
+    settings = AuditSettings(
+        ports=parse_ports("22"),
+        discovery=discovery_policy(rate=2000),
+        upnp=False,
+        version_detection=False,
+    )
+
+    async def audit(scanner: NmapScanner) -> None:
+        scanner.policy = settings.discovery
+        await Auditor(plan, settings, scanner=scanner, resolver=make_resolver(None)).run()
+
+    # When the audit runs (nmap recorded, not run: nothing is sent)
+    seen, _ = run_with_fake_nmap(EMPTY_RUN, audit)
+    # Then every nmap run was held at a quarter of the total
+    assert len(seen) == 5
+    for argv in seen:
+        assert argv[argv.index("--max-rate") + 1] == "500", argv

@@ -12,7 +12,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..accept import AcceptedRisk, parse_accepted
-from ..audit import Auditor, AuditSettings, Progress
+from ..audit import Auditor, AuditRun, AuditSettings, Progress
+from ..cluster import (
+    DEFAULT_BLOCK_SIZE,
+    ClusterAudit,
+    ClusterOptions,
+    check_cluster,
+    parse_block_size,
+    parse_cluster_address,
+    parse_vantages,
+    require_distributed,
+)
 from ..config import AuditConfig, parse_config
 from ..errors import RunError, UsageError
 from ..findings import Severity
@@ -108,6 +118,21 @@ class _Effective:
     history: Path | None
     accepted: tuple[AcceptedRisk, ...]
     notify: NotifyPlan | None
+    cluster: ClusterOptions | None = None
+
+
+def _cluster(args: argparse.Namespace) -> ClusterOptions | None:
+    """``--cluster``, ``--block-size``, ``--vantages``; the last two need the first."""
+    if args.cluster is None:
+        for flag, value in (("--block-size", args.block_size), ("--vantages", args.vantages)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --cluster (the Dask scheduler to run on)")
+        return None
+    address = parse_cluster_address(args.cluster)
+    size = DEFAULT_BLOCK_SIZE if args.block_size is None else parse_block_size(args.block_size)
+    vantages = parse_vantages(args.vantages) if args.vantages is not None else ()
+    require_distributed()  # without it: a usage error naming the extra to install
+    return ClusterOptions(address, block_size=size, vantages=vantages)
 
 
 def _pick(flag: Any, configured: Any, default: Any) -> Any:
@@ -181,6 +206,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         history=_history(args, config),
         accepted=_accepted(args, config, base),
         notify=_notify_plan(args, config),
+        cluster=_cluster(args),
     )
 
 
@@ -288,14 +314,26 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_dry_run(effective)
         return EXIT_OK
-    auditor = Auditor(
-        effective.plan,
-        effective.settings,
-        scanner=NmapScanner(policy=effective.settings.discovery),
-        resolver=make_resolver(effective.resolver),
-        udp_possible=udp_scan_possible(),
-        progress=progress_for(args),
-    )
+    auditor: AuditRun
+    if effective.cluster is not None:
+        # Fails at once (exit 3) when the cluster cannot take the run: nothing resolved, stored.
+        check_cluster(effective.cluster)
+        auditor = ClusterAudit(
+            effective.plan,
+            effective.settings,
+            effective.cluster,
+            resolver=make_resolver(effective.resolver),
+            progress=progress_for(args),
+        )
+    else:
+        auditor = Auditor(
+            effective.plan,
+            effective.settings,
+            scanner=NmapScanner(policy=effective.settings.discovery),
+            resolver=make_resolver(effective.resolver),
+            udp_possible=udp_scan_possible(),
+            progress=progress_for(args),
+        )
     options = SessionOptions(
         history=effective.history,
         command=_command_line(sys.argv[1:], args),
@@ -355,6 +393,10 @@ def _print_dry_run(effective: _Effective) -> None:
         f"{http.request_timeout:g} s, max-body {http.max_body_bytes} bytes"
     )
     print(f"history: {effective.history or 'off'}")
+    if effective.cluster is not None:
+        cluster = effective.cluster
+        vantages = f", vantages {', '.join(cluster.vantages)}" if cluster.vantages else ""
+        print(f"cluster: {cluster.address}, blocks of {cluster.block_size} addresses{vantages}")
 
 
 def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:

@@ -75,19 +75,27 @@ class NmapScanner:
         self._binary = found
 
     async def discover(
-        self, addresses: Sequence[str], ports: PortSet, *, udp: bool, host_timeout: float
+        self,
+        addresses: Sequence[str],
+        ports: PortSet,
+        *,
+        udp: bool,
+        host_timeout: float,
+        concurrent: int = 1,
     ) -> dict[str, DiscoveryResult]:
         """Connect-scan ``ports`` on ``addresses`` (one family per call); UDP too when ``udp``.
 
-        Returns a result for every address asked for. An address nmap's ``--host-timeout``
-        cut short has ``timed_out`` set and whatever ports nmap still reported.
+        ``concurrent`` is how many discovery runs go at once: the policy's rates are the
+        total, so this run takes its share. Returns a result for every address asked for. An
+        address nmap's ``--host-timeout`` cut short has ``timed_out`` set and whatever ports nmap
+        still reported.
         """
         hosts = _checked_hosts(addresses)
         spec = ports.nmap_spec(udp=udp)
         if not spec or not hosts:
             return {a: DiscoveryResult(a) for a in hosts}
         flags = ["-sT", "-sU"] if udp and ports.udp else ["-sT"]
-        flags += ["-Pn", "-n", *self.policy.nmap_flags()]
+        flags += ["-Pn", "-n", *self.policy.shared(concurrent).nmap_flags()]
         flags += ["--host-timeout", _seconds(host_timeout)]
         raw, timed_out = await self._run(hosts, spec, flags)
         return {a: DiscoveryResult(a, _services(raw.get(a, {})), a in timed_out) for a in hosts}

@@ -1,0 +1,1 @@
+"""Scale-out on a Dask cluster: real scheduler and workers on loopback."""
