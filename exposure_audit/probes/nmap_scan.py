@@ -23,6 +23,7 @@ from ..errors import ProbeFailed, ScannerUnavailable
 from ..observations import ServiceObservation
 from ..ports import PortSet
 from ..timing import DiscoveryPolicy, discovery_policy
+from .nmap_versiondb import quick_banner_versiondb
 
 # python-nmap's XML parser is an instance method; one instance serves every parse (it keeps
 # nothing between calls but the last result).
@@ -55,14 +56,16 @@ class NmapScanner:
     """Runs nmap. ``path`` defaults to ``nmap`` on PATH; a missing binary raises at once.
 
     ``policy`` paces discovery (``-T``, rates, retries: :mod:`exposure_audit.timing`); its
-    ``-T`` serves ``-sV`` too. ``version_intensity`` and ``version_parallelism`` were chosen
-    by measurement (docs/performance.md).
+    ``-T`` serves ``-sV`` too. ``version_intensity``, ``version_parallelism`` and
+    ``quick_banners`` (a 2 s wait for a first banner instead of nmap's 6 s:
+    :mod:`.nmap_versiondb`) were chosen by measurement (docs/performance.md).
     """
 
     path: str | None = None
     policy: DiscoveryPolicy = field(default_factory=discovery_policy)
     version_intensity: int = 2
     version_parallelism: int = 64
+    quick_banners: bool = True
     _binary: str = field(init=False, default="")
 
     def __post_init__(self) -> None:
@@ -115,6 +118,8 @@ class NmapScanner:
         flags = ["-sT", "-sV", "-Pn", "-n", f"-T{int(self.policy.timing)}"]
         flags += ["--version-intensity", str(int(self.version_intensity))]
         flags += ["--max-parallelism", str(int(self.version_parallelism))]
+        versiondb = quick_banner_versiondb(self._binary) if self.quick_banners else None
+        flags += ["--versiondb", versiondb] if versiondb else []
         flags += ["--host-timeout", _seconds(host_timeout)]
         runs = await asyncio.gather(
             *(

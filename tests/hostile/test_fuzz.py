@@ -30,6 +30,7 @@ from exposure_audit.ports import PortSet, parse_ports
 from exposure_audit.probes import nmap_scan
 from exposure_audit.probes.http import parse_certificate
 from exposure_audit.probes.nmap_scan import NmapScanner
+from exposure_audit.probes.nmap_versiondb import quick_banner_versiondb
 from exposure_audit.targets import TargetSpec, parse_item, parse_lines, plan_targets
 from exposure_audit.upnp import (
     UpnpParseError,
@@ -173,7 +174,10 @@ def check_argv(argv: list[str]) -> None:
     for host in hosts:
         assert ipaddress.ip_address(host).compressed == host
         assert not host.startswith("-") and not (_SHELLISH & set(host))
-    for word in options:
+    for before, word in zip(["", *options], options, strict=False):
+        if before == "--versiondb":  # the probe file the scanner derived itself, nothing else
+            assert word == quick_banner_versiondb(argv[0]), (word, argv)
+            continue
         assert _FLAG.match(word) or _VALUE.match(word), (word, argv)
 
 
