@@ -379,12 +379,9 @@ class Auditor:
         # The policy's rate is the scan's total: nmap runs going at once share it.
         self._concurrent = max(1, min(self.settings.parallel_batches, len(batches)))
         async with make_client(self.settings.http) as client:
-
-            async def one(batch: list[str]) -> None:
-                async with gate:
-                    await self._audit_batch(batch, targets, client, udp=udp)
-
-            await asyncio.gather(*(one(b) for b in batches))
+            await asyncio.gather(
+                *(self._audit_batch(b, targets, client, udp=udp, gate=gate) for b in batches)
+            )
         return self.report(complete=True)
 
     def _udp_enabled(self) -> bool:
@@ -409,21 +406,27 @@ class Auditor:
         client: httpx.AsyncClient,
         *,
         udp: bool,
+        gate: asyncio.Semaphore,
     ) -> None:
-        deadline = time.monotonic() + self.settings.host_timeout
-        self.progress.phase(f"discovering ports on {len(batch)} hosts")
+        """Discover a batch's ports within ``gate`` (the nmap runs going at once), then probe
+        its hosts outside it: the next batch's discovery starts while this one's HTTP/TLS and
+        -sV stages run, so on a filtered perimeter (where discovery is the waiting) the run
+        costs its discovery plus the last batch's probes, not the sum of every batch's."""
         ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None = None
-        if self.settings.ssdp:
-            # One bounded wait for the whole batch, running while nmap discovers.
-            ssdp = asyncio.create_task(probe_ssdp(batch, wait=self.settings.ssdp_wait))
         try:
-            found = await self.scanner.discover(
-                batch,
-                self.settings.nmap_ports,
-                udp=udp,
-                host_timeout=self.settings.host_timeout,
-                concurrent=self._concurrent,
-            )
+            async with gate:
+                deadline = time.monotonic() + self.settings.host_timeout
+                self.progress.phase(f"discovering ports on {len(batch)} hosts")
+                if self.settings.ssdp:
+                    # One bounded wait for the whole batch, running while nmap discovers.
+                    ssdp = asyncio.create_task(probe_ssdp(batch, wait=self.settings.ssdp_wait))
+                found = await self.scanner.discover(
+                    batch,
+                    self.settings.nmap_ports,
+                    udp=udp,
+                    host_timeout=self.settings.host_timeout,
+                    concurrent=self._concurrent,
+                )
         except ProbeFailed as exc:
             if ssdp is not None:
                 ssdp.cancel()
