@@ -251,6 +251,11 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         help="audit every block from each vantage (workers with resource vantage-NAME) "
         "and merge what they saw",
     )
+    cluster.add_argument(
+        "--local",
+        action="store_true",
+        help="run on this machine even though the config names a [cluster]",
+    )
 
 
 def _store_option(cmd: argparse.ArgumentParser) -> None:

@@ -78,6 +78,16 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """``[cluster]``: run on a Dask scheduler (docs/cluster.md). Kept as written: the scan
+    command checks the address and the vantage names as it does the flags'."""
+
+    scheduler: str
+    vantages: tuple[str, ...] = ()
+    block_size: int | None = None
+
+
+@dataclass(frozen=True)
 class WebhookConfig:
     """``[notify.webhook]``: a JSON POST. Exactly one of ``url`` and ``url_env`` (the name of
     an environment variable holding the URL: chat webhook URLs are secrets) is set."""
@@ -144,6 +154,7 @@ class AuditConfig:
     accepted: tuple[AcceptedRisk, ...] = ()
     accepted_files: tuple[str, ...] = ()
     notify: NotifyConfig | None = None
+    cluster: ClusterConfig | None = None
 
     def resolve(self, path: str) -> str:
         """``path`` as the file meant it: absolute paths as they are, others under
@@ -173,6 +184,7 @@ _TOP_KEYS = (
     "accept",
     "accepted_files",
     "notify",
+    "cluster",
 )
 _TOP_HINTS = {
     "webhook": "unknown key (webhooks go in a [notify.webhook] table)",
@@ -183,6 +195,8 @@ _TOP_HINTS = {
     "accepted": "unknown key (accepted risks are [[accept]] tables, or files in accepted_files)",
 }
 _HISTORY_KEYS = ("path", "enabled")
+_CLUSTER_KEYS = ("scheduler", "vantages", "block_size")
+_MAX_BLOCK = 4096
 _NOTIFY_KEYS = ("when", "min_severity", "fail_run_on_error", "webhook", "email")
 _WEBHOOK_KEYS = ("url", "url_env", "format", "retries")
 _EMAIL_KEYS = (
@@ -249,6 +263,7 @@ def parse_config(text: str, source: str) -> AuditConfig:
         accepted=tuple(accepted_from(doc, ("accept",))),
         accepted_files=doc.texts(here, top, "accepted_files") or (),
         notify=_notify(doc, top),
+        cluster=_cluster(doc, top),
     )
 
 
@@ -310,6 +325,20 @@ def _history(doc: TomlDocument, top: Mapping[str, Any]) -> HistoryConfig:
     return HistoryConfig(
         path=doc.text(path, table, "path"), enabled=True if enabled is None else enabled
     )
+
+
+def _cluster(doc: TomlDocument, top: Mapping[str, Any]) -> ClusterConfig | None:
+    table = doc.table((), top, "cluster")
+    if table is None:
+        return None
+    path: KeyPath = ("cluster",)
+    doc.check_keys(path, table, _CLUSTER_KEYS)
+    vantages = doc.texts(path, table, "vantages") or ()
+    block_size = doc.integer(path, table, "block_size", 1, _MAX_BLOCK)
+    scheduler = doc.text(path, table, "scheduler")
+    if scheduler is None:
+        doc.fail((*path, "scheduler"), "missing (the Dask scheduler, e.g. tcp://10.0.0.1:8786)")
+    return ClusterConfig(scheduler, vantages, block_size)
 
 
 def _notify(doc: TomlDocument, top: Mapping[str, Any]) -> NotifyConfig | None:

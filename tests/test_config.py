@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from exposure_audit.accept import AcceptedRisk
 from exposure_audit.config import (
     AuditConfig,
+    ClusterConfig,
     ConfigError,
     EmailConfig,
     HistoryConfig,
@@ -53,6 +54,7 @@ KEYS = {
         "accepted_files",
     ),
     "history": ("path", "enabled"),
+    "cluster": ("scheduler", "vantages", "block_size"),
     "accept": ("id", "rule", "address", "port", "protocol", "reason", "owner", "expires"),
     "notify": ("when", "min_severity", "fail_run_on_error"),
     "notify.webhook": ("url", "url_env", "format", "retries"),
@@ -122,13 +124,14 @@ def test_the_examples_commented_values_are_valid_too() -> None:
     for line in EXAMPLE.read_text().splitlines():
         if line.startswith("url = "):
             continue
-        lines.append(re.sub(r"^# (\w+ = )", r"\1", line))
+        lines.append(re.sub(r"^# (\w+ = |\[cluster\]$)", r"\1", line))
     # When it is parsed, then every documented value is accepted
     config = parse("\n".join(lines))
     assert config.ports == "21-23,80,443,445,873,5000-5001,U:161"
     assert config.host_timeout == 60.0 and config.upnp is True
     assert config.notify is not None and config.notify.webhook is not None
     assert config.notify.webhook.url_env == "EXPOSURE_AUDIT_WEBHOOK_URL"
+    assert config.cluster == ClusterConfig("tcp://10.0.0.1:8786", ("eu", "us"), 64)
 
 
 def test_relative_paths_are_kept_and_resolved_against_the_files_directory() -> None:
@@ -346,3 +349,14 @@ def test_shuffled_config_lines_raise_only_config_error(lines: list[str]) -> None
         parse("\n".join(lines))
     except ConfigError as exc:
         assert exc.line >= 0 and str(exc).startswith("/etc/exposure-audit/audit.toml")
+
+
+def test_a_cluster_table_needs_its_scheduler_and_checks_its_values() -> None:
+    config = parse('[cluster]\nscheduler = "tcp://10.0.0.1:8786"\nvantages = ["eu"]\n')
+    assert config.cluster == ClusterConfig("tcp://10.0.0.1:8786", ("eu",), None)
+    with pytest.raises(ConfigError, match=r"audit\.toml:1: cluster\.scheduler: missing"):
+        parse("[cluster]\nblock_size = 8\n")
+    with pytest.raises(ConfigError, match=r"audit\.toml:3: cluster\.block_size"):
+        parse('[cluster]\nscheduler = "tcp://10.0.0.1:8786"\nblock_size = 0\n')
+    with pytest.raises(ConfigError, match=r"cluster\.workers"):
+        parse('[cluster]\nscheduler = "tcp://10.0.0.1:8786"\nworkers = 3\n')

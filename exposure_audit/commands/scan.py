@@ -121,16 +121,27 @@ class _Effective:
     cluster: ClusterOptions | None = None
 
 
-def _cluster(args: argparse.Namespace) -> ClusterOptions | None:
-    """``--cluster``, ``--block-size``, ``--vantages``; the last two need the first."""
-    if args.cluster is None:
+def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOptions | None:
+    """``--cluster``, ``--block-size``, ``--vantages`` over the config's ``[cluster]``; the
+    last two need a scheduler (``--local`` ignores the config's)."""
+    configured = config.cluster if config is not None and not args.local else None
+    scheduler = args.cluster or (configured.scheduler if configured else None)
+    if scheduler is None:
         for flag, value in (("--block-size", args.block_size), ("--vantages", args.vantages)):
             if value is not None:
                 raise UsageError(f"{flag} needs --cluster (the Dask scheduler to run on)")
         return None
-    address = parse_cluster_address(args.cluster)
-    size = DEFAULT_BLOCK_SIZE if args.block_size is None else parse_block_size(args.block_size)
-    vantages = parse_vantages(args.vantages) if args.vantages is not None else ()
+    where = f"{config.source}: [cluster] " if configured and config else ""
+    try:
+        address = parse_cluster_address(scheduler)
+        block_size = _pick(args.block_size, configured.block_size if configured else None, None)
+        size = DEFAULT_BLOCK_SIZE if block_size is None else parse_block_size(block_size)
+        if args.vantages is not None:
+            vantages = parse_vantages(args.vantages)
+        else:
+            vantages = parse_vantages(",".join(configured.vantages)) if configured else ()
+    except UsageError as exc:
+        raise UsageError(f"{where}{exc}" if not args.cluster else str(exc)) from None
     require_distributed()  # without it: a usage error naming the extra to install
     return ClusterOptions(address, block_size=size, vantages=vantages)
 
@@ -206,7 +217,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         history=_history(args, config),
         accepted=_accepted(args, config, base),
         notify=_notify_plan(args, config),
-        cluster=_cluster(args),
+        cluster=_cluster(args, config),
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 from exposure_audit.audit import AuditSettings, ResolvedTargets
 from exposure_audit.cluster import ClusterBlock, _split
 from exposure_audit.observations import NameResolution
 from exposure_audit.ports import default_ports
 from exposure_audit.report import SkippedAddress
+from tests.test_cli import run_cli
 
 RESOLVED = ResolvedTargets(
     {
@@ -52,3 +54,24 @@ def test_what_a_worker_is_sent_survives_pickling() -> None:
     settings = AuditSettings(ports=default_ports())
     assert pickle.loads(pickle.dumps((block, settings))) == (block, settings)  # noqa: S301 - our own bytes
     assert isinstance(block, ClusterBlock)
+
+
+def test_a_configs_cluster_table_is_used_unless_local_and_its_errors_name_the_file(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "audit.toml"
+    config.write_text(
+        'targets = ["198.51.100.7"]\nallow_private = true\n'
+        '[cluster]\nscheduler = "tcp://127.0.0.1:8786"\nvantages = ["eu", "us"]\nblock_size = 8\n'
+    )
+    shown = run_cli("scan", "-c", str(config), "--dry-run")
+    assert shown.returncode == 0, shown.stderr
+    assert "cluster: tcp://127.0.0.1:8786, blocks of 8 addresses, vantages eu, us" in shown.stdout
+    flags = run_cli("scan", "-c", str(config), "--vantages", "ap", "--dry-run")
+    assert "vantages ap" in flags.stdout  # a flag over the file
+    local = run_cli("scan", "-c", str(config), "--local", "--dry-run")
+    assert local.returncode == 0 and "cluster:" not in local.stdout
+    config.write_text(config.read_text().replace('"eu", "us"', '"eu", "eu"'))
+    bad = run_cli("scan", "-c", str(config), "--dry-run")
+    assert bad.returncode == 2
+    assert f"{config}: [cluster] --vantages 'eu,eu': a vantage is named twice" in bad.stderr
