@@ -1,8 +1,10 @@
-"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]} [--network CIDR]`` or
-``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreground.
+"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]|perimeter} [--network CIDR]``
+or ``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreground.
 
-``nas`` is for network-namespace labs: one DSM 4.3 box on ``ADDR`` (default 192.168.50.10),
-run with ``ip netns exec NS`` inside the namespace that holds the address.
+``nas`` and ``perimeter`` are for network-namespace labs: ``nas`` is one DSM 4.3 box on
+``ADDR`` (default 192.168.50.10), ``perimeter`` 64 hosts scattered over a /22 (default
+198.18.0.0/22, which the namespace must route to itself: ``ip route add local 198.18.0.0/22
+dev lo``); run them with ``ip netns exec NS`` inside the namespace that holds the addresses.
 
 Prints one JSON line (``resolver``, ``hosts`` with ``name``, ``address``, ``ports`` actually
 listening, ``expect_grade``, ``expect_dsm``, and ``skipped``), then ``ready``, and serves until
@@ -22,21 +24,22 @@ import sys
 import threading
 from types import FrameType
 
-from .catalog import bench_lab, corpus_lab, demo_lab, nas_lab
+from .catalog import bench_lab, corpus_lab, demo_lab, nas_lab, perimeter_lab
 from .runtime import Lab
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m exposure_audit.lab",
-        description="Run a built-in lab on loopback (nas: inside a network namespace).",
+        description="Run a built-in lab on loopback (nas, perimeter: inside a network namespace).",
     )
-    parser.add_argument("lab", choices=("demo", "corpus", "bench", "nas"))
+    parser.add_argument("lab", choices=("demo", "corpus", "bench", "nas", "perimeter"))
     parser.add_argument("--count", type=int, default=254, help="bench: hosts 1-254")
     parser.add_argument(
         "--network",
         help="another loopback /24 for the hosts (default: demo 127.77.0.0/24, corpus "
-        "127.78.0.0/24, bench 127.88.0.0/24); the demo then drops its [::1] side",
+        "127.78.0.0/24, bench 127.88.0.0/24; the demo then drops its [::1] side); perimeter: "
+        "a /22, loopback or private (default 198.18.0.0/22, inside a network namespace)",
     )
     parser.add_argument(
         "--address",
@@ -59,6 +62,8 @@ def _build(args: argparse.Namespace) -> Lab:
         return demo_lab(args.network, None) if args.network else demo_lab()
     if args.lab == "nas":
         return nas_lab(args.address) if args.address else nas_lab()
+    if args.lab == "perimeter":
+        return perimeter_lab(args.network) if args.network else perimeter_lab()
     if args.lab == "corpus":
         return corpus_lab(args.network) if args.network else corpus_lab()
     return bench_lab(args.count, args.network) if args.network else bench_lab(args.count)

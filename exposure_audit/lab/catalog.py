@@ -1,5 +1,6 @@
 """The built-in labs: ``demo`` (a small perimeter), ``corpus`` (DSM versus look-alikes),
-``bench`` (many hosts, for timing) and ``nas`` (one DSM box inside a network namespace).
+``bench`` (many hosts, for timing), ``nas`` (one DSM box inside a network namespace) and
+``perimeter`` (services here and there over a /22, inside a network namespace).
 
 Expected grades follow the project's rules (``exposure_audit.rules``): DSM over plain HTTP,
 a SynoLocker-era build, Telnet or SMB is F; DSM over HTTPS only is D; SSH or an SRM login
@@ -16,7 +17,17 @@ from .model import LabHost, LabService
 from .nameserver import Zone
 from .runtime import Lab
 
-__all__ = ["DEMO_ZONE", "bench_lab", "corpus_lab", "demo_lab", "demo_zone", "nas_lab"]
+__all__ = [
+    "DEMO_ZONE",
+    "PERIMETER_HOSTS",
+    "PERIMETER_ROLES",
+    "bench_lab",
+    "corpus_lab",
+    "demo_lab",
+    "demo_zone",
+    "nas_lab",
+    "perimeter_lab",
+]
 
 _DSM_VERSIONS = {"dsm43": "4.3-3810", "dsm62": "6.2.4-25556", "dsm72": "7.2.2-72806"}
 
@@ -275,3 +286,124 @@ def nas_lab(address: str = "192.168.50.10") -> Lab:
             ),
         )
     )
+
+
+#: The perimeter lab's host kinds, in the order they are dealt out (see :func:`perimeter_lab`):
+#: name -> (role, services, expect_grade, site whose DSM version the box shows or None).
+PERIMETER_ROLES: dict[str, tuple[str, tuple[LabService, ...], str, str | None]] = {
+    # SynoLocker's target (2014): DSM 4.3-3810 with both management ports open.
+    "dsm43": (
+        "dsm",
+        (
+            LabService(5000, "http", "dsm43", "DSM 4.3 on its default HTTP port"),
+            LabService(5001, "https", "dsm43", "legacy self-signed cert, expired"),
+        ),
+        "F",
+        "dsm43",
+    ),
+    "dsm72": (
+        "dsm",
+        (LabService(5001, "https", "dsm72", "current DSM, HTTPS only"),),
+        "D",
+        "dsm72",
+    ),
+    "ssh": ("ssh", (LabService(22, "banner", "ssh", "OpenSSH port-forwarded"),), "C", None),
+    "dsm62": ("dsm", (LabService(5000, "http", "dsm62", "DSM 6.2 over plain HTTP"),), "F", "dsm62"),
+    "web": (
+        "web",
+        (
+            LabService(80, "http", "nginx"),
+            LabService(443, "https", "nginx", "certificate from Example Lab CA"),
+        ),
+        "A",
+        None,
+    ),
+    "smb": ("legacy", (LabService(445, "banner", "smb", "Samba answering SMB1"),), "F", None),
+    "dsm72-ssh": (
+        "dsm",
+        (
+            LabService(22, "banner", "ssh", "SSH enabled on the NAS"),
+            LabService(5001, "https", "dsm72"),
+        ),
+        "D",
+        "dsm72",
+    ),
+    "dsm62-moved": (
+        "dsm",
+        (
+            LabService(8080, "http", "dsm62", "DSM moved off 5000"),
+            LabService(5001, "https", "dsm62"),
+        ),
+        "F",
+        "dsm62",
+    ),
+}
+
+#: How many addresses of the perimeter's /22 carry services (one in 16).
+PERIMETER_HOSTS = 64
+# An odd multiplier makes i -> (i * 389 + 71) % 1024 a permutation of 0..1023: exactly
+# PERIMETER_HOSTS addresses land below the cut, scattered over the whole /22 rather than bunched.
+_SCATTER_MULTIPLIER = 389
+_SCATTER_OFFSET = 71
+
+
+def perimeter_lab(network: str = "198.18.0.0/22") -> Lab:
+    """Services here and there over the 1,024 addresses of ``network``, for a filtered-perimeter
+    lab that puts them behind a firewall (``tests/perimeter``). Everything else of the /22
+    listens on nothing. No DNS names.
+
+    Address ``i`` (0-1023, ``network[i]``) carries services when ``k = (i * 389 + 71) % 1024``
+    is below 64 (a scattered 64 hosts); its kind is the ``k % 8``-th of
+    :data:`PERIMETER_ROLES` (eight hosts each), its name ``p<i>-<kind>``:
+
+    ============  =================================================  =====  ===========
+    kind          services                                           grade  DSM
+    ============  =================================================  =====  ===========
+    dsm43         dsm43 http 5000, https 5001 (expired legacy cert)  F      4.3-3810
+    dsm72         dsm72 https 5001                                   D      7.2.2-72806
+    ssh           ssh 22                                             C
+    dsm62         dsm62 http 5000                                    F      6.2.4-25556
+    web           nginx http 80, https 443                           A
+    smb           smb 445 (Samba banner)                             F
+    dsm72-ssh     ssh 22, dsm72 https 5001                           D      7.2.2-72806
+    dsm62-moved   dsm62 http 8080, https 5001                        F      6.2.4-25556
+    ============  =================================================  =====  ===========
+
+    The grades are for an auditor that reaches every service; behind a firewall that drops
+    some of them the grade seen from outside is that of the services it lets through.
+
+    ``network`` is an IPv4 /22 that is loopback (runs anywhere) or private/documentation/
+    benchmarking space such as the default 198.18.0.0/22 (RFC 2544); the hosts are then marked
+    ``in_netns``: run the lab inside a network namespace that routes the whole /22 to itself
+    (``ip route add local 198.18.0.0/22 dev lo``), e.g. ``ip netns exec NS python -m
+    exposure_audit.lab perimeter --network 198.18.0.0/22``. Raises ``ValueError`` for any
+    other network.
+    """
+    net = ipaddress.ip_network(network)
+    if net.version != 4 or net.prefixlen != 22:
+        raise ValueError(f"{network} is not an IPv4 /22")
+    in_netns = not net.is_loopback
+    if in_netns and (net.is_global or not net.is_private):
+        raise ValueError(
+            f"{network} is neither loopback nor private, documentation or benchmarking space"
+        )
+    kinds = tuple(PERIMETER_ROLES)
+    hosts = []
+    for i, address in enumerate(net):
+        k = (i * _SCATTER_MULTIPLIER + _SCATTER_OFFSET) % net.num_addresses
+        if k >= PERIMETER_HOSTS:
+            continue
+        kind = kinds[k % len(kinds)]
+        role, services, grade, site = PERIMETER_ROLES[kind]
+        hosts.append(
+            LabHost(
+                f"p{i}-{kind}",
+                str(address),
+                role,
+                services,
+                grade,
+                _DSM_VERSIONS[site] if site else None,
+                in_netns=in_netns,
+            )
+        )
+    return Lab(hosts)
