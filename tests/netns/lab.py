@@ -42,7 +42,6 @@ Facts and traps behind the recipe: ../shared/reference/lab.md (the STUN responde
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import re
 import secrets
@@ -58,6 +57,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Self
+
+from tests import nslib
+from tests.nslib import die_with_parent, in_netns, list_namespaces, which
 
 __all__ = [
     "MODES",
@@ -85,9 +87,6 @@ REPO = HERE.parent.parent
 STUN_RESPONDER = HERE / "stun_responder.py"
 PROBE = HERE / "probe.py"
 
-_SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 
 _START_TIMEOUT = 15.0  # miniupnpd gives up on STUN after 3 x 3 s: fail after it, not before
 _STOP_TIMEOUT = 3.0
@@ -115,18 +114,6 @@ class Mapping(NamedTuple):
     description: str
 
 
-def missing_prerequisites() -> list[str]:
-    """Why this machine cannot run the lab (empty when it can): not root, or a binary from
-    :data:`REQUIRED_BINARIES` missing."""
-    problems: list[str] = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and nftables need it)")
-    missing = [b for b in REQUIRED_BINARIES if _which(b) is None]
-    if missing:
-        problems.append(f"missing binaries: {', '.join(missing)} (run .ci/install)")
-    return problems
-
-
 def sweep_stale_namespaces() -> list[str]:
     """Delete what a test process that died without tearing down left: lab namespaces (names
     starting with :data:`NAMESPACE_PREFIX`) whose creating PID no longer exists and that hold
@@ -142,7 +129,7 @@ def sweep_stale_namespaces() -> list[str]:
         if match is not None and dead(match):
             shutil.rmtree(path, ignore_errors=True)
     deleted: list[str] = []
-    ip = _which("ip")
+    ip = which("ip")
     if ip is None:
         return deleted
     listing = subprocess.run([ip, "netns", "list"], capture_output=True, text=True, check=False)
@@ -270,7 +257,7 @@ class UpnpLab:
         """In-process: the calling *thread* enters ``namespace`` for the block; sockets made
         and subprocesses started inside live there. Never hand work to other threads, thread
         pools or asyncio executors inside the block."""
-        with _in_netns(namespace):
+        with in_netns(namespace):
             yield
 
     def upnpc(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
@@ -363,14 +350,14 @@ class UpnpLab:
                 process.stdout.close()
         self.processes = {}
         # Only after the processes are gone: a namespace still holding one would live on.
-        ip = _which("ip")
+        ip = which("ip")
         for namespace in reversed(self._created):
             if ip is None:
                 break
             gone = subprocess.run(
                 [ip, "netns", "del", namespace], capture_output=True, text=True, check=False
             )
-            if gone.returncode != 0 and namespace in _list_namespaces():
+            if gone.returncode != 0 and namespace in list_namespaces():
                 problems.append(f"ip netns del {namespace}: {gone.stderr.strip()}")
         self._created = []
         if self.workdir is not None:
@@ -413,7 +400,7 @@ class UpnpLab:
         self._ip("-n", self.router, "route", "add", "default", "via", self.scanner_address)
         # A plain socket's multicast send needs a route (lab.md gotcha 14).
         self._ip("-n", self.scanner, "route", "add", "224.0.0.0/4", "dev", "ws0")
-        with _in_netns(self.router):
+        with in_netns(self.router):
             Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 
     def _load_ruleset(self) -> None:
@@ -489,7 +476,7 @@ table inet filter {{
                 stdout=subprocess.PIPE if pipes else log,
                 stderr=log,
                 # preexec_fn is unsafe only with threads forking at the same time; none do.
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 # The repository root: ``python -m exposure_audit...`` works even uninstalled.
                 cwd=REPO,
             )
@@ -619,12 +606,14 @@ def parse_upnpc_list(output: str) -> tuple[Mapping, ...]:
 # -- helpers -----------------------------------------------------------------------------
 
 
-def _which(binary: str) -> str | None:
-    return shutil.which(binary) or shutil.which(binary, path=_SBIN_PATH)
+def missing_prerequisites() -> list[str]:
+    """Why this machine cannot run the lab (empty when it can): not root, or a binary from
+    :data:`REQUIRED_BINARIES` missing."""
+    return nslib.missing_prerequisites(REQUIRED_BINARIES)
 
 
 def _need(binary: str) -> str:
-    path = _which(binary)
+    path = which(binary)
     if path is None:
         raise LabError(f"{binary} is not installed (run .ci/install)")
     return path
@@ -634,44 +623,6 @@ def _check(argv: list[str]) -> None:
     result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
     if result.returncode != 0:
         raise LabError(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip()}")
-
-
-def _list_namespaces() -> list[str]:
-    listing = subprocess.run(
-        [_need("ip"), "netns", "list"], capture_output=True, text=True, check=False
-    )
-    return [line.split(" ", 1)[0] for line in listing.stdout.splitlines()]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent() -> None:
-    # If the test process dies without tearing down (SIGKILL, crash), the kernel sends the
-    # lab's daemons SIGTERM, so none outlives the run. Kept across exec (not setuid).
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _in_netns(namespace: str) -> Iterator[None]:
-    # setns(2) on this thread (os.setns arrives in 3.12).
-    old = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        new = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
-        try:
-            if _libc.setns(new, _CLONE_NEWNET) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"setns({namespace}): {os.strerror(errno)}")
-            try:
-                yield
-            finally:
-                if _libc.setns(old, _CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise OSError(errno, f"setns back: {os.strerror(errno)}")
-        finally:
-            os.close(new)
-    finally:
-        os.close(old)
 
 
 def _await_line(process: subprocess.Popen[bytes], wanted: str, deadline: float, what: str) -> None:

@@ -69,7 +69,6 @@ their parent, zombie-aware waits.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import ipaddress
 import json
 import os
@@ -95,6 +94,8 @@ from defusedxml import ElementTree
 from exposure_audit.lab.catalog import perimeter_lab
 from exposure_audit.lab.model import LabHost
 from exposure_audit.ports import default_ports
+from tests import nslib
+from tests.nslib import die_with_parent, in_netns, list_namespaces, which
 
 __all__ = [
     "CONTROL_ADDRESS",
@@ -137,9 +138,6 @@ STATES = ("open", "closed", "filtered")
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-_SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-_CLONE_NEWNET = 0x40000000
-_PR_SET_PDEATHSIG = 1
 _VANTAGE_NAME = re.compile(r"[a-z][a-z0-9]{0,7}")
 _MAX_VANTAGES = 64  # one /30 each in 10.250.0.0/24
 
@@ -164,18 +162,6 @@ def vantage_subnet(index: int) -> ipaddress.IPv4Network:
     return ipaddress.IPv4Network(f"198.19.{index - 2}.0/24")
 
 
-def missing_prerequisites() -> list[str]:
-    """Why this machine cannot run the lab (empty when it can): not root, or a binary from
-    :data:`REQUIRED_BINARIES` missing."""
-    problems: list[str] = []
-    if os.geteuid() != 0:
-        problems.append("must run as root (network namespaces and nftables need it)")
-    missing = [b for b in REQUIRED_BINARIES if _which(b) is None]
-    if missing:
-        problems.append(f"missing binaries: {', '.join(missing)} (run .ci/install)")
-    return problems
-
-
 def sweep_stale_namespaces() -> list[str]:
     """Delete what a process that died without tearing its lab down left: namespaces named
     ``eapr-<pid>-...`` whose creating PID no longer exists and that hold no process, and that
@@ -191,10 +177,10 @@ def sweep_stale_namespaces() -> list[str]:
         if match is not None and dead(match):
             shutil.rmtree(path, ignore_errors=True)
     deleted: list[str] = []
-    ip = _which("ip")
+    ip = which("ip")
     if ip is None:
         return deleted
-    for name in _list_namespaces():
+    for name in list_namespaces():
         match = pattern.fullmatch(name)
         if match is None or not dead(match):
             continue
@@ -474,7 +460,7 @@ class PerimeterLab:
             cwd=cwd,
             # preexec_fn is unsafe only with threads forking at the same time; the lab's
             # callers start processes from one thread.
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._popened.append(process)
         return process
@@ -484,7 +470,7 @@ class PerimeterLab:
         """In-process: the calling *thread* enters ``namespace`` for the block; sockets made and
         subprocesses started inside live there. Never hand work to other threads, thread pools
         or asyncio executors inside the block."""
-        with _in_netns(namespace):
+        with in_netns(namespace):
             yield
 
     def nmap(
@@ -570,7 +556,7 @@ class PerimeterLab:
                 self._configure(self.scanner(vantage), self._scanner_commands(vantage))
             if self.ctl is not None:
                 self._configure(self.ctl, self._ctl_commands())
-            with _in_netns(self.router):
+            with in_netns(self.router):
                 Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
             self.run(self.router, ["nft", "-f", "-"], input=self.ruleset(), check=True, timeout=10)
             if self.line_rate is not None:
@@ -626,14 +612,14 @@ class PerimeterLab:
         for namespace in self._created:
             problems += _end_processes_in(namespace)
         # Only after the processes are gone: a namespace still holding one would live on.
-        ip = _which("ip")
+        ip = which("ip")
         for namespace in reversed(self._created):
             if ip is None:
                 break
             gone = subprocess.run(
                 [ip, "netns", "del", namespace], capture_output=True, text=True, check=False
             )
-            if gone.returncode != 0 and namespace in _list_namespaces():
+            if gone.returncode != 0 and namespace in list_namespaces():
                 problems.append(f"ip netns del {namespace}: {gone.stderr.strip()}")
         self._created = []
         if self.workdir is not None:
@@ -771,7 +757,7 @@ table inet perimeter {{
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
                 cwd=REPO,
             )
 
@@ -900,27 +886,21 @@ def _expand_ports(text: str) -> set[int]:
     return ports
 
 
-def _which(binary: str) -> str | None:
-    return shutil.which(binary) or shutil.which(binary, path=_SBIN_PATH)
+def missing_prerequisites() -> list[str]:
+    """Why this machine cannot run the lab (empty when it can): not root, or a binary from
+    :data:`REQUIRED_BINARIES` missing."""
+    return nslib.missing_prerequisites(REQUIRED_BINARIES)
 
 
 def _need(binary: str) -> str:
-    path = _which(binary)
+    path = which(binary)
     if path is None:
         raise LabError(f"{binary} is not installed (run .ci/install)")
     return path
 
 
-def _list_namespaces() -> list[str]:
-    ip = _which("ip")
-    if ip is None:
-        return []
-    listing = subprocess.run([ip, "netns", "list"], capture_output=True, text=True, check=False)
-    return [line.split(" ", 1)[0] for line in listing.stdout.splitlines()]
-
-
 def _namespace_pids(namespace: str) -> list[int]:
-    ip = _which("ip")
+    ip = which("ip")
     if ip is None:
         return []
     listing = subprocess.run(
@@ -956,37 +936,6 @@ def _end_processes_in(namespace: str) -> list[str]:
         if not pids:
             return []
     return [f"pid {p} in {namespace} survived SIGKILL" for p in pids]
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _die_with_parent() -> None:
-    # If the creating process dies without tearing down (SIGKILL, crash), the kernel sends the
-    # lab's processes SIGTERM, so none outlives the run. Kept across exec (not setuid).
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-@contextlib.contextmanager
-def _in_netns(namespace: str) -> Iterator[None]:
-    # setns(2) on this thread (os.setns arrives in 3.12).
-    old = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    try:
-        new = os.open(f"/run/netns/{namespace}", os.O_RDONLY)
-        try:
-            if _libc.setns(new, _CLONE_NEWNET) != 0:
-                errno = ctypes.get_errno()
-                raise OSError(errno, f"setns({namespace}): {os.strerror(errno)}")
-            try:
-                yield
-            finally:
-                if _libc.setns(old, _CLONE_NEWNET) != 0:
-                    errno = ctypes.get_errno()
-                    raise OSError(errno, f"setns back: {os.strerror(errno)}")
-        finally:
-            os.close(new)
-    finally:
-        os.close(old)
 
 
 def _read_until(process: subprocess.Popen[bytes], wanted: str, deadline: float) -> list[str]:
