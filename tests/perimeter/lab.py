@@ -44,7 +44,8 @@ The allow-lists come from the same layout that starts the servers
 (:func:`exposure_audit.lab.catalog.perimeter_lab`): every service is allowed from every vantage
 except :attr:`PerimeterLab.only_from` (one DSM's 5001 and one SSH only from ``eu``, one SMB only
 from ``us``) and :attr:`PerimeterLab.blocked` (an SMB that listens but the firewall drops), and
-:attr:`PerimeterLab.dead_forwards` are allowed although nothing listens (closed by the host).
+:attr:`PerimeterLab.dead_forwards` are allowed although nothing listens (closed by the host;
+one of them, a 445, only from ``us``: closed there, filtered from ``eu``).
 :meth:`PerimeterLab.expected` derives every port's state from those rules, not from a scan.
 
 With ``control=True`` a control namespace ``ctl`` is linked to every scanner by its own /30
