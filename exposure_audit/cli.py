@@ -182,7 +182,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="resend an unanswered probe N times (default 1)",
+        help="resend an unanswered probe N times (default 2)",
     )
     scan.add_argument("--no-udp", action="store_true", help="do not scan UDP ports with nmap")
     scan.add_argument(
