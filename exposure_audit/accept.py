@@ -150,7 +150,7 @@ def apply_acceptances(
             acceptance = best.acceptance(today) if best is not None else None
             findings.append(dataclasses.replace(finding, acceptance=acceptance))
         marked = tuple(findings)
-        grade = grade_host(marked, host.observation.status)
+        grade = grade_host(marked, host.observation)
         hosts.append(dataclasses.replace(host, findings=marked, grade=grade))
     stale = [risk for i, risk in enumerate(risks) if i not in used]
     return dataclasses.replace(report, hosts=tuple(hosts)), stale

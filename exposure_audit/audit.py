@@ -40,7 +40,7 @@ from .probes.dns import resolve_names
 from .probes.http import HttpProbeSettings, PortFingerprint, fingerprint_port, make_client
 from .probes.nmap_scan import DiscoveryResult, VersionInfo
 from .probes.upnp import IgdReadResult, probe_description_ports, probe_ssdp, read_igd
-from .report import HostReport, Report, SkippedAddress
+from .report import HostReport, Report, SkippedAddress, unaudited_targets
 from .rules import evaluate_host
 from .targets import TargetPlan, non_global_reason
 from .timing import DiscoveryPolicy, discovery_policy
@@ -235,7 +235,7 @@ def unaudited_host(
     judged and graded on nothing, so "could not test" never reads as "safe"."""
     observation = _failed_host(address, hostnames, error)
     findings = evaluate_host(observation, now)
-    return HostReport(observation, findings, grade_host(findings, observation.status))
+    return HostReport(observation, findings, grade_host(findings, observation))
 
 
 class AuditRun(Protocol):
@@ -334,6 +334,9 @@ class Auditor:
             errors=tuple(self.errors),
             complete=complete and not self.errors,
             notes=tuple(self.notes),
+            not_audited=unaudited_targets(
+                self.names, self.skipped, self.plan.excluded, {h.address for h in hosts}
+            ),
         )
 
     async def run(self) -> Report:
@@ -594,7 +597,10 @@ class Auditor:
                 versions = await self._versions(hosts)
         now = self.clock()
         for w in hosts:
-            self._finish(_observe(w, versions, self._udp_skipped), now)
+            observation = _observe(
+                w, versions, self._udp_skipped, version_detection=self.settings.version_detection
+            )
+            self._finish(observation, now)
 
     async def _versions(self, hosts: list[_HostWork]) -> dict[tuple[str, int], VersionInfo]:
         """-sV on the open ports of ``hosts`` that did not speak HTTP/TLS, within the earliest
@@ -603,7 +609,7 @@ class Auditor:
             w.address: [
                 s.port
                 for s in w.discovery.services
-                if _open_tcp(s) and s.port not in w.hidden and _not_web(w.fingerprints.get(s.port))
+                if _open_tcp(s) and s.port not in w.hidden and _wants_versions(w, s.port)
             ]
             for w in hosts
         }
@@ -673,7 +679,7 @@ class Auditor:
     def _finish(self, observation: HostObservation, now: datetime | None = None) -> None:
         observation = self._correlate(observation)
         findings = evaluate_host(observation, now or self.clock())
-        host = HostReport(observation, findings, grade_host(findings, observation.status))
+        host = HostReport(observation, findings, grade_host(findings, observation))
         self.hosts.append(host)
         if self.on_host is not None:
             # The history store records each host as it finishes: an interrupted run keeps it.
@@ -689,8 +695,14 @@ def _open_tcp(service: ServiceObservation) -> bool:
     return service.protocol == "tcp" and service.state == "open"
 
 
-def _not_web(fingerprint: PortFingerprint | None) -> bool:
-    return fingerprint is None or fingerprint.http is None
+def _wants_versions(work: _HostWork, port: int) -> bool:
+    """Whether -sV should look at the port: it did not speak HTTP/TLS, and it is not silent
+    (a port that sent nothing to TLS, to an HTTP request or as a first banner answers none of
+    -sV's probes either: each would only wait its timeout, ~50 s for nothing)."""
+    fingerprint = work.fingerprints.get(port)
+    if fingerprint is None:
+        return True
+    return fingerprint.http is None and not fingerprint.silent
 
 
 def _accepts_everything(open_ports: int, scanned: int) -> bool:
@@ -739,10 +751,33 @@ def _failed_host(address: str, hostnames: tuple[str, ...], error: str) -> HostOb
     )
 
 
+def _unidentified(
+    fingerprint: PortFingerprint | None, info: VersionInfo | None, *, version_detection: bool
+) -> str:
+    """Why nothing identified what answers on an open TCP port; "" when HTTP/TLS or -sV did."""
+    if fingerprint is not None and fingerprint.http is not None:
+        return ""
+    if info is not None and info.identified:
+        return ""
+    if fingerprint is None:
+        return "the host deadline came before the port was probed"
+    if fingerprint.silent:
+        return f"{fingerprint.attempt.reason}; -sV not run (it would wait on every probe)"
+    if info is None:
+        if not version_detection:
+            return "answered, but not HTTP or TLS; version detection (-sV) was off"
+        return "answered, but not HTTP or TLS; -sV gave no answer for it"
+    if info.service == "tcpwrapped":
+        return "the service hangs up at once (nmap: tcpwrapped); nothing identifies it"
+    return "unknown bytes: it answered, but neither HTTP/TLS nor nmap -sV recognised the answer"
+
+
 def _observe(
     work: _HostWork,
     versions: dict[tuple[str, int], VersionInfo],
     udp_attempt: ProbeAttempt | None,
+    *,
+    version_detection: bool = True,
 ) -> HostObservation:
     services: list[ServiceObservation] = []
     attempts = list(work.attempts)
@@ -751,7 +786,7 @@ def _observe(
             continue
         fp = work.fingerprints.get(service.port) if service.protocol == "tcp" else None
         if fp is not None:
-            if fp.attempt.status is not ProbeStatus.COMPLETED:
+            if fp.attempt.status not in (ProbeStatus.COMPLETED, ProbeStatus.UNIDENTIFIED):
                 attempts.append(fp.attempt)
             if fp.http is not None:
                 service = dataclasses.replace(
@@ -766,6 +801,13 @@ def _observe(
                 version=info.version,
                 banner=info.extrainfo,
             )
+        if _open_tcp(service):
+            why = _unidentified(fp, info, version_detection=version_detection)
+            service = dataclasses.replace(service, unidentified=why)
+            if why:
+                attempts.append(
+                    ProbeAttempt("identify", ProbeStatus.UNIDENTIFIED, why, service.port)
+                )
         services.append(service)
     if udp_attempt is not None:
         attempts.append(udp_attempt)

@@ -66,7 +66,7 @@ from .audit import (
 )
 from .errors import RunError, UsageError
 from .probes.nmap_scan import NmapScanner, udp_scan_possible
-from .report import HostReport, Report
+from .report import HostReport, Report, unaudited_targets
 from .targets import Exclusions, TargetPlan
 from .vantage import merge_vantages
 
@@ -334,6 +334,12 @@ class ClusterAudit:
             complete=complete and everything and not errors,
             notes=tuple(notes),
             vantages=tuple(sorted(self.vantages)),
+            not_audited=unaudited_targets(
+                self._resolved.names,
+                self._resolved.skipped,
+                self.plan.excluded,
+                {h.address for h in hosts},
+            ),
         )
 
     async def run(self) -> Report:

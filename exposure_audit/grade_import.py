@@ -6,7 +6,9 @@ Teams with nmap pipelines get grades without changing them. The XML is read by
 - **Without probing** (:func:`grade_nmap_run`, or ``probe=False``) nothing touches the network:
   nmap's ports, service names, products and versions are judged by the scan's rules. SVC001 and
   SVC002 fire on nmap's service names (Telnet, SMB, FTP, SSH, ...); the DSM, TLS and UPnP rules
-  need what only the probes see, so they stay silent, and the report's notes say so.
+  need what only the probes see, so they stay silent, and the report's notes say so. An open
+  TCP port nmap did not identify (no ``-sV`` match: only its port-table name, such as ``upnp``
+  on 5000 or ``commplex-link`` on 5001) is unidentified (UNK001/UNK002), so its host is not A.
 - **With probing** (``probe=True``) the run is replayed through the scan's own
   :class:`~exposure_audit.audit.Auditor`: :class:`NmapReplay` answers its discovery and ``-sV``
   questions from the XML instead of running nmap, and everything after is what a scan does: the
@@ -47,7 +49,8 @@ __all__ = ["NmapReplay", "grade_nmap_run", "grade_nmap_xml"]
 _NO_PROBE_NOTE = (
     "graded on nmap's own observations only: the DSM, TLS and UPnP rules need the HTTP/TLS and "
     "UPnP probes (grade --probe), so a DSM login, its version or a default certificate on these "
-    "ports is not judged"
+    "ports is not judged; open ports nmap did not identify are reported unidentified "
+    "(UNK001/UNK002): grade --probe verifies them"
 )
 _NO_VERSIONS_NOTE = (
     "nmap ran without version detection (-sV): service names are nmap's port-table guesses, "
@@ -91,7 +94,8 @@ class NmapReplay:
                 found[address] = DiscoveryResult(address, timed_out=True)
                 continue
             services = tuple(
-                dataclasses.replace(s, product="", version="", banner="") for s in host.services
+                dataclasses.replace(s, product="", version="", banner="", unidentified="")
+                for s in host.services
             )
             found[address] = DiscoveryResult(address, services, host.timed_out)
         return found
@@ -106,14 +110,18 @@ class NmapReplay:
             for service in host.services if host else ():
                 if service.protocol == "tcp" and service.state == "open" and service.port in wanted:
                     found[(address, service.port)] = VersionInfo(
-                        service.service, service.product, service.version, service.banner
+                        service.service,
+                        service.product,
+                        service.version,
+                        service.banner,
+                        identified=not service.unidentified,
                     )
         return found, set()
 
 
 def _judge(observation: HostObservation, now: datetime) -> HostReport:
     findings = evaluate_host(observation, now)
-    return HostReport(observation, findings, grade_host(findings, observation.status))
+    return HostReport(observation, findings, grade_host(findings, observation))
 
 
 def _inventory_for(run: NmapRun, inventory: Inventory | None) -> tuple[set[str], list[str]]:

@@ -1,9 +1,20 @@
-"""Grades: A (nothing above info) to F (critical), from a host's findings.
+"""Grades: A (nothing above info) to F (critical), from a host's findings. A grade is a lower
+bound: what was seen is certain, what was not seen never improves it.
 
-A host whose probes could not finish is graded on what was found, and never better than that:
-when nothing was found on an incomplete host its grade is ``?`` (unknown), not A, because
-"could not test" is not "safe". The run's grade is the worst host's, ``?`` ranking between A
-and B (worse than a clean host, better than any real finding).
+==========  =====================================================================
+grade       the host
+==========  =====================================================================
+F           worst counting finding critical
+D           worst counting finding high
+C           worst counting finding medium
+B           worst counting finding low
+A           nothing above info, every probe finished, every open port identified
+?           nothing above info, but the audit was cut short (incomplete) or an
+            open service could not be identified: unknown, never clean
+==========  =====================================================================
+
+The run's grade is the worst host's, ``?`` ranking between A and B (worse than a clean host,
+better than any real finding); a run that audited no host is ``?``: it saw nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from collections.abc import Iterable
 from enum import StrEnum
 
 from .findings import Finding, Severity
-from .observations import HostStatus
+from .observations import HostObservation, HostStatus
 
 __all__ = ["Grade", "grade_host", "grade_run"]
 
@@ -39,16 +50,17 @@ _BY_SEVERITY = {
 }
 
 
-def grade_host(findings: Iterable[Finding], status: HostStatus) -> Grade:
+def grade_host(findings: Iterable[Finding], host: HostObservation) -> Grade:
     """Grade one host from its counting findings' worst severity (accepted risks do not count);
-    ``?`` for an incomplete clean host."""
+    ``?`` instead of A when the host is incomplete or has an unidentified open service."""
     worst = max((f.severity for f in findings if f.counts), default=Severity.INFO)
     grade = _BY_SEVERITY[worst]
-    if grade is Grade.A and status is HostStatus.INCOMPLETE:
+    unverified = host.status is HostStatus.INCOMPLETE or bool(host.unidentified_services())
+    if grade is Grade.A and unverified:
         return Grade.UNKNOWN
     return grade
 
 
 def grade_run(grades: Iterable[Grade]) -> Grade:
-    """The worst of the hosts' grades; A for a run with no hosts."""
-    return max(grades, key=lambda g: g.rank, default=Grade.A)
+    """The worst of the hosts' grades; ``?`` for a run with no hosts (nothing was seen)."""
+    return max(grades, key=lambda g: g.rank, default=Grade.UNKNOWN)

@@ -279,22 +279,41 @@ def _service(port: Element, protocol: str, address: str, source: str) -> Service
     state = port.find("state")
     if state is None or not state.get("state"):
         raise NmapXmlError(source, f"host {address}: port {portid}/{protocol} has no state")
-    name = product = version = extrainfo = ""
+    name = product = version = extrainfo = method = ""
     # As python-nmap: the last <service> wins for the name, non-empty attributes stick.
     for service in port.findall("service"):
         name = service.get("name") or ""
+        method = service.get("method") or ""
         product = service.get("product") or product
         version = service.get("version") or version
         extrainfo = service.get("extrainfo") or extrainfo
+    opened = state.get("state") or ""
+    identified = method == "probed" and name not in ("", "tcpwrapped")
     return ServiceObservation(
         port=int(portid),
         protocol=protocol,
-        state=state.get("state") or "",
+        state=opened,
         service=name,
         product=product,
         version=version,
         banner=extrainfo,
+        unidentified=""
+        if protocol != "tcp" or opened != "open" or identified
+        else _unidentified_reason(name, method),
     )
+
+
+def _unidentified_reason(name: str, method: str) -> str:
+    """Why nmap's entry for an open TCP port does not identify it."""
+    if name == "tcpwrapped":
+        what = "nmap -sV saw the service hang up at once (tcpwrapped)"
+    elif method == "probed":
+        what = "nmap -sV named no service"
+    elif name:
+        what = f"nmap did not identify it: {name!r} is only its port-table name"
+    else:
+        what = "nmap did not identify it"
+    return f"{what}; grade --probe verifies what answers"
 
 
 def _merge(earlier: NmapHost, later: NmapHost) -> NmapHost:

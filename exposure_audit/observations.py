@@ -37,10 +37,14 @@ class AddressFamily(StrEnum):
 
 
 class ProbeStatus(StrEnum):
+    """How a probe attempt ended. ``UNIDENTIFIED``: the port is open and the probes ran to
+    the end, but what answers there could not be told (never read as "completed")."""
+
     COMPLETED = "completed"
     ERROR = "error"
     SKIPPED = "skipped"
     TIMED_OUT = "timed_out"
+    UNIDENTIFIED = "unidentified"
 
 
 class HostStatus(StrEnum):
@@ -223,6 +227,11 @@ class ServiceObservation:
     ``untested_from`` those that audited the host but could not tell (the host was incomplete
     there, or the port or its protocol was not scanned from there); every other vantage of the
     host saw it not open. Both are empty in a run without vantages.
+
+    ``unidentified`` says why nothing could tell what answers on an open TCP port (no answer
+    within N s, unknown bytes, a stalled TLS handshake); "" when the service was identified
+    (an HTTP/TLS fingerprint or an ``-sV`` match) or the question does not apply (a closed,
+    filtered or UDP port, a port never probed).
     """
 
     port: int
@@ -237,6 +246,7 @@ class ServiceObservation:
     upnp_mapping: PortMapping | None = None
     reachable_from: tuple[str, ...] = ()
     untested_from: tuple[str, ...] = ()
+    unidentified: str = ""
 
     @property
     def dsm(self) -> DsmFingerprint | None:
@@ -282,6 +292,10 @@ class HostObservation:
 
     def open_services(self) -> tuple[ServiceObservation, ...]:
         return tuple(s for s in self.services if s.state == "open")
+
+    def unidentified_services(self) -> tuple[ServiceObservation, ...]:
+        """Open services nothing could identify: what answers there is not known."""
+        return tuple(s for s in self.open_services() if s.unidentified)
 
     def unreachable_from(self, service: ServiceObservation) -> tuple[str, ...]:
         """The host's vantages from which ``service`` was scanned and not seen open (sorted);

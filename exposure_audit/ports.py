@@ -10,7 +10,7 @@ from importlib import resources
 
 from .errors import PortSpecError
 
-__all__ = ["PortSet", "default_ports", "parse_ports", "port_service_name"]
+__all__ = ["PortSet", "default_ports", "is_management_port", "parse_ports", "port_service_name"]
 
 _ITEM = re.compile(r"^(?:(?P<proto>[TtUu]):)?(?P<low>\d{1,5})(?:-(?P<high>\d{1,5}))?$")
 _MAX_PORTS = 65_535
@@ -76,3 +76,15 @@ def port_service_name(protocol: str, port: int) -> str:
     """The usual Synology service on ``port``, or ``""`` when the data file does not know it."""
     row = _port_table().get((protocol, port))
     return str(row["service"]) if row else ""
+
+
+# Port classes of the data file whose ports administer a device: DSM's own (5000/5001), remote
+# administration (SSH, Telnet, SRM 8000/8001, SNMP, LDAP) and UPnP description and control.
+_MANAGEMENT_CLASSES = frozenset({"management", "admin", "upnp"})
+
+
+def is_management_port(protocol: str, port: int) -> bool:
+    """Whether ``port`` is one DSM, SRM or UPnP use for management (the data file's
+    ``management``, ``admin`` and ``upnp`` classes)."""
+    row = _port_table().get((protocol, port))
+    return row is not None and row["class"] in _MANAGEMENT_CLASSES

@@ -108,6 +108,7 @@ def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[st
         **vantages,
         "service": service.service,
         "identified_as": identify(service, host),
+        "unidentified": service.unidentified or None,
         "product": service.product,
         "version": service.version,
         "banner": service.banner,
@@ -269,10 +270,12 @@ def to_dict(report: Report) -> dict[str, Any]:
         "started_at": _iso(report.started_at),
         "finished_at": _iso(report.finished_at),
         "complete": report.complete,
+        "interrupted": report.interrupted,
         "summary": {
             "grade": report.grade.value,
             "hosts": len(report.hosts),
             "hosts_incomplete": len(report.incomplete_hosts()),
+            "not_audited": len(report.not_audited),
             "findings": report.severity_counts(),
             "names": len(report.names),
             "skipped": len(report.skipped),
@@ -294,6 +297,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "skipped": [
             {"address": s.address, "name": s.name, "reason": s.reason} for s in report.skipped
         ],
+        "not_audited": [{"target": t.target, "reason": t.reason} for t in report.not_audited],
         "hosts": [host_dict(h) for h in report.hosts],
         "errors": list(report.errors),
         "notes": list(report.notes),

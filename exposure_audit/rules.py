@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from .dsm import AdvisoryVerdict, assess, end_of_life, synolocker_exploitable
 from .findings import Finding, Rule, Severity, finding_id
 from .observations import DsmFingerprint, HostObservation, PortMapping, ServiceObservation
+from .ports import is_management_port
 from .upnp import vulnerable_stack
 
 __all__ = ["RULES", "describe_mapping", "evaluate_host", "rule_by_id"]
@@ -298,6 +299,26 @@ def _check_vantages(host: HostObservation, now: datetime) -> Iterator[_Match]:
         yield _Match(service, evidence)
 
 
+def _check_unidentified_management(host: HostObservation, now: datetime) -> Iterator[_Match]:
+    for service in host.unidentified_services():
+        if is_management_port(service.protocol, service.port):
+            yield _Match(
+                service,
+                f"management port {service.port}/{service.protocol} open, service not "
+                f"identified: {service.unidentified}",
+            )
+
+
+def _check_unidentified_other(host: HostObservation, now: datetime) -> Iterator[_Match]:
+    for service in host.unidentified_services():
+        if not is_management_port(service.protocol, service.port):
+            yield _Match(
+                service,
+                f"{service.port}/{service.protocol} open, service not identified: "
+                f"{service.unidentified}",
+            )
+
+
 @dataclass(frozen=True)
 class _Registered:
     rule: Rule
@@ -413,6 +434,40 @@ _REGISTRY: tuple[_Registered, ...] = (
             (),
         ),
         _check_certificate,
+    ),
+    _Registered(
+        Rule(
+            "UNK001",
+            "Management port open, service not identified",
+            Severity.MEDIUM,
+            "A port DSM, SRM or UPnP use for management (5000/5001, SSH, SRM 8000/8001, the "
+            "UPnP description and control ports) takes connections, but nothing the scanner "
+            "tried identified what answers: a hung or overloaded DSM, a stalled reverse proxy, "
+            "a tarpit, or a service that waits for its own protocol. The scanner cannot say it "
+            "is safe, so it does not: verify what answers here.",
+            "From inside the network, find which device and service the router forwards this "
+            "port to (its port-forwarding and UPnP tables) and what listens there. If it is a "
+            "management interface, take it off the Internet (remove the forward or UPnP "
+            "mapping, reach it through a VPN) and patch it; if nothing should answer, close "
+            "the port. Then audit again.",
+            (),
+        ),
+        _check_unidentified_management,
+    ),
+    _Registered(
+        Rule(
+            "UNK002",
+            "Open port, service not identified",
+            Severity.LOW,
+            "A port takes connections, but nothing the scanner tried (HTTP, TLS, a wait for a "
+            "first banner, nmap -sV) identified what answers. An unidentified service is not a "
+            "safe one: it may be anything the router forwards.",
+            "Find which device and service the router forwards this port to and what listens "
+            "there; close the port if nothing on the Internet needs it, and keep whatever "
+            "answers patched. Then audit again.",
+            (),
+        ),
+        _check_unidentified_other,
     ),
     _Registered(
         Rule(

@@ -48,7 +48,7 @@ from .observations import (
     UpnpObservation,
 )
 from .ports import PortSet
-from .report import HostReport, Report, SkippedAddress
+from .report import HostReport, Report, SkippedAddress, UnauditedTarget
 
 __all__ = ["SCHEMA", "ReportFormatError", "host_from_dict", "report_from_dict"]
 
@@ -105,6 +105,8 @@ def report_from_dict(doc: Mapping[str, Any]) -> Report:
         complete=root.boolean("complete"),
         notes=tuple(root.texts("notes", default=[])),
         vantages=tuple(root.texts("vantages", default=[])),
+        not_audited=tuple(root.objects("not_audited", _unaudited, default=[])),
+        interrupted=root.boolean("interrupted", default=False),
     )
 
 
@@ -187,6 +189,7 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
         upnp_mapping=_mapping(m) if (m := obj.optional_object("upnp_mapping")) else None,
         reachable_from=tuple(obj.texts("reachable_from", default=[])),
         untested_from=tuple(obj.texts("untested_from", default=[])),
+        unidentified=obj.optional_text("unidentified") or "",
     )
     return service, obj.optional_text("forwarding")
 
@@ -340,6 +343,10 @@ def _name(obj: _Object) -> NameResolution:
         errors=tuple(obj.texts("errors", default=[])),
         synology_domain=obj.optional_text("synology_domain"),
     )
+
+
+def _unaudited(obj: _Object) -> UnauditedTarget:
+    return UnauditedTarget(target=obj.text("target"), reason=obj.text("reason"))
 
 
 def _skipped(obj: _Object) -> SkippedAddress:

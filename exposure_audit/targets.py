@@ -215,12 +215,14 @@ class Exclusions:
 
 @dataclass(frozen=True)
 class TargetPlan:
-    """What a run will scan: addresses given directly (expanded) and names to resolve first."""
+    """What a run will scan: addresses given directly (expanded) and names to resolve first.
+    ``excluded`` names the targets (as given) that the exclusions removed entirely."""
 
     addresses: tuple[str, ...]
     hostnames: tuple[str, ...]
     exclusions: Exclusions
     allow_private: bool
+    excluded: tuple[str, ...] = ()
 
     @property
     def count(self) -> int:
@@ -268,7 +270,14 @@ def plan_targets(
         for s in targets
         if s.kind is TargetKind.HOSTNAME and not excluded.excludes_name(s.value)
     )
-    return TargetPlan(tuple(addresses), tuple(names), excluded, allow_private)
+    gone = dict.fromkeys(s.value for s in targets if _wholly_excluded(s, excluded))
+    return TargetPlan(tuple(addresses), tuple(names), excluded, allow_private, tuple(gone))
+
+
+def _wholly_excluded(spec: TargetSpec, excluded: Exclusions) -> bool:
+    if spec.kind is TargetKind.HOSTNAME:
+        return excluded.excludes_name(spec.value)
+    return all(excluded.excludes_address(a) for a in spec.network)
 
 
 def _expand(targets: Sequence[TargetSpec], excluded: Exclusions) -> Iterator[str]:

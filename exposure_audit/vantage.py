@@ -149,7 +149,7 @@ def _merge_host(
     )
     observation = _correlate(observation, seen)
     findings = evaluate_host(observation, now)
-    return HostReport(observation, findings, grade_host(findings, observation.status))
+    return HostReport(observation, findings, grade_host(findings, observation))
 
 
 def _merge_services(

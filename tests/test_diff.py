@@ -73,7 +73,7 @@ def host(
         status=status,
         attempts=attempts,
     )
-    return HostReport(observation, findings, grade_host(findings, status))
+    return HostReport(observation, findings, grade_host(findings, observation))
 
 
 def report(*hosts: HostReport, day: int = 1) -> Report:

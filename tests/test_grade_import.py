@@ -83,10 +83,12 @@ def test_hosts_cut_short_or_down_are_incomplete_and_never_graded_clean() -> None
     hosts = {h.address: h for h in report.hosts}
     assert hosts["203.0.113.7"].grade is Grade.UNKNOWN
     assert hosts["203.0.113.7"].observation.status is HostStatus.INCOMPLETE
-    # The merged host: SSH (SVC002) and Telnet (SVC001, from its second listing).
+    # The merged host: SSH (SVC002) and Telnet (SVC001, from its second listing, where nmap
+    # only named the port from its table: so it is also unidentified, UNK001).
     assert {(f.rule, f.port) for f in hosts["203.0.113.5"].findings} == {
         ("SVC001", 23),
         ("SVC002", 22),
+        ("UNK001", 23),
     }
     assert hosts["203.0.113.5"].observation.hostnames == ("nas.example.net", "nas-ptr.example.net")
 

@@ -50,7 +50,7 @@ def _report(*findings: Finding, incomplete: tuple[str, ...] = (), complete: bool
         status = HostStatus.INCOMPLETE if address in incomplete else HostStatus.COMPLETE
         mine = tuple(f for f in findings if f.address == address)
         observation = HostObservation(address, AddressFamily.IPV4, status=status)
-        hosts.append(HostReport(observation, mine, grade_host(mine, status)))
+        hosts.append(HostReport(observation, mine, grade_host(mine, observation)))
     return Report(
         tool_version="0.1.0",
         started_at=datetime(2026, 12, 4, 6, 0, tzinfo=UTC),

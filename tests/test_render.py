@@ -146,9 +146,7 @@ def test_accepted_findings_are_shown_apart_and_do_not_count() -> None:
         else f
         for f in nas.findings
     )
-    host = dataclasses.replace(
-        nas, findings=accepted, grade=grade_host(accepted, nas.observation.status)
-    )
+    host = dataclasses.replace(nas, findings=accepted, grade=grade_host(accepted, nas.observation))
     report = dataclasses.replace(report, hosts=(host, *report.hosts[1:]))
     table = render_table(report)
     assert "accepted: SVC001 23/tcp (critical) by ops until 2027-01-01: lab box" in table

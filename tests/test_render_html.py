@@ -288,9 +288,7 @@ def test_accepted_findings_are_shown_apart_and_expired_ones_count_again() -> Non
         else f
         for f in nas.findings
     )
-    host = dataclasses.replace(
-        nas, findings=findings, grade=grade_host(findings, nas.observation.status)
-    )
+    host = dataclasses.replace(nas, findings=findings, grade=grade_host(findings, nas.observation))
     html = render_html(dataclasses.replace(report, hosts=(host, *report.hosts[1:])))
     accepted = html[html.index('<div class="accepted">') :]
     accepted = accepted[: accepted.index("</div>")]

@@ -54,7 +54,7 @@ def run(*hosts: HostObservation, minute: int = 0, **changes: object) -> Report:
     reports = []
     for host in hosts:
         findings = evaluate_host(host, NOW)
-        reports.append(HostReport(host, findings, grade_host(findings, host.status)))
+        reports.append(HostReport(host, findings, grade_host(findings, host)))
     report = Report(
         tool_version="0.1.0",
         started_at=datetime(2026, 11, 27, 12, minute, tzinfo=UTC),

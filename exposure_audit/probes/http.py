@@ -70,8 +70,9 @@ _MAX_NAME = 1024
 class HttpProbeSettings:
     """Bounds on every conversation (``docs/hostile.md``).
 
-    ``identify_timeout`` bounds the first request on a port (a silent non-HTTP service costs
-    this much) and ``request_timeout`` later ones: each connect, read or write must progress
+    ``identify_timeout`` bounds the first request on a port (a silent service costs this much,
+    and a slow one that answers within it is still identified) and ``request_timeout`` later
+    ones: each connect, read or write must progress
     within it and a whole request, body included, ends within twice it. ``max_body_bytes``
     caps what is read of one body, after inflation. ``memory_budget_bytes`` caps the bodies
     (counted at 4 bytes a character, the worst case of a Python string) and headers held at
@@ -79,7 +80,7 @@ class HttpProbeSettings:
     """
 
     request_timeout: float = 10.0
-    identify_timeout: float = 5.0
+    identify_timeout: float = 10.0
     max_body_bytes: int = 1 << 20
     max_redirects: int = 3
     memory_budget_bytes: int = 192 << 20
@@ -87,11 +88,29 @@ class HttpProbeSettings:
 
 @dataclass(frozen=True)
 class PortFingerprint:
-    """What the probe learned on one port; ``http`` is None when neither HTTP nor TLS spoke."""
+    """What the probe learned on one port; ``http`` is None when neither HTTP nor TLS spoke.
+
+    ``silent`` is True when neither spoke because nothing came back at all: the port took the
+    connection and both the TLS handshake and the plain request (which doubles as a wait for a
+    first banner) got no byte within ``identify_timeout``. Such a port answers none of nmap's
+    ``-sV`` probes either, so the audit does not send it through them."""
 
     http: HttpObservation | None
     tls: TlsCertificate | None
     attempt: ProbeAttempt
+    silent: bool = False
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """Why a GET got no response; ``silent`` when the peer sent nothing before the timeout
+    (it neither answered nor hung up)."""
+
+    reason: str
+    silent: bool = False
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 class _Budget:
@@ -214,10 +233,16 @@ class _Session:
         tls_try, plain_try = await self.identify()
         chosen = tls_try if isinstance(tls_try, _Fetched) else plain_try
         if not isinstance(chosen, _Fetched):
-            reason = f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
-            return PortFingerprint(
-                None, None, ProbeAttempt("http", ProbeStatus.COMPLETED, reason, self.port)
+            silent = _silent(tls_try) and _silent(plain_try)
+            wait = f"{self.settings.identify_timeout:g}"
+            reason = (
+                f"no answer within {wait} s: the port took the connection and sent nothing "
+                "to TLS, to an HTTP request or as a first banner"
+                if silent
+                else f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
             )
+            attempt = ProbeAttempt("http", ProbeStatus.UNIDENTIFIED, reason, self.port)
+            return PortFingerprint(None, None, attempt, silent=silent)
         try:
             observation = await self.observe(chosen)
         except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, ValueError) as exc:
@@ -235,7 +260,7 @@ class _Session:
             ProbeAttempt("http", ProbeStatus.COMPLETED, note, self.port),
         )
 
-    async def identify(self) -> tuple[_Fetched | str, _Fetched | str]:
+    async def identify(self) -> tuple[_Fetched | _Failed, _Fetched | _Failed]:
         """Speak TLS and plain HTTP at once; return (TLS result, plain result).
 
         The first conclusive answer settles it and the other attempt is dropped (a plain HTTP
@@ -245,24 +270,24 @@ class _Session:
         """
         tls = asyncio.create_task(self.get("https", "/", identify=True))
         plain = asyncio.create_task(self.get("http", "/", identify=True))
-        pending: set[asyncio.Task[_Fetched | str]] = {tls, plain}
+        pending: set[asyncio.Task[_Fetched | _Failed]] = {tls, plain}
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if tls in done and isinstance(tls.result(), _Fetched):
                     await _drop(plain)
-                    return tls.result(), "not needed: the port answered TLS"
+                    return tls.result(), _Failed("not needed: the port answered TLS")
                 if plain in done and _conclusive_plain(plain.result()):
                     await _drop(tls)
-                    return "not needed: the port answered plain HTTP", plain.result()
+                    return _Failed("not needed: the port answered plain HTTP"), plain.result()
         finally:
             # Cancelled from outside (the host deadline): leave no request running.
             for task in pending:
                 await _drop(task)
         return tls.result(), plain.result()
 
-    async def get(self, scheme: str, path: str, *, identify: bool = False) -> _Fetched | str:
-        """GET one path; return what came back, or a short reason why nothing did.
+    async def get(self, scheme: str, path: str, *, identify: bool = False) -> _Fetched | _Failed:
+        """GET one path; return what came back, or why nothing did.
 
         The status line and headers must arrive within twice the timeout; the body is read
         until the same deadline, the cap or the memory budget, whichever comes first, and what
@@ -288,13 +313,13 @@ class _Session:
             TimeoutError,
             ValueError,
         ) as exc:
-            return _describe(exc)
+            return _Failed(_describe(exc), silent=_nothing_came(exc))
         header_cost = _HEADER_COST * len(response.headers.raw)
         granted = self.budget.take(header_cost)
         try:
             if granted < header_cost:
                 self.cut = _BUDGET_SPENT
-                return f"{_BUDGET_SPENT}; response dropped"
+                return _Failed(f"{_BUDGET_SPENT}; response dropped")
             body = await self._read(response, deadline)
             certificate = _peer_certificate(response) if scheme == "https" else None
             parsed = HttpResponse(
@@ -389,11 +414,22 @@ class _Session:
         return names
 
 
-def _conclusive_plain(result: _Fetched | str) -> bool:
+def _conclusive_plain(result: _Fetched | _Failed) -> bool:
     return isinstance(result, _Fetched) and result.response.status != 400
 
 
-async def _drop(task: asyncio.Task[_Fetched | str]) -> None:
+def _silent(result: _Fetched | _Failed) -> bool:
+    return isinstance(result, _Failed) and result.silent
+
+
+def _nothing_came(exc: BaseException) -> bool:
+    """Whether a failed GET means the peer kept the connection and sent nothing: a read (or
+    the TLS handshake, which httpx counts as connecting) timed out. A refused connection, a
+    hang-up or bytes that are not HTTP/TLS all mean something answered."""
+    return isinstance(exc, httpx.ReadTimeout | httpx.ConnectTimeout | TimeoutError)
+
+
+async def _drop(task: asyncio.Task[_Fetched | _Failed]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -43,12 +43,15 @@ class DiscoveryResult:
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """What ``-sV`` said about one port."""
+    """What ``-sV`` said about one port. ``identified`` is True when a probe's answer matched
+    a service (nmap's confidence above its port-table guess, 3) and the match is a service,
+    not ``tcpwrapped`` (the peer hung up at once: nothing was learned)."""
 
     service: str
     product: str = ""
     version: str = ""
     extrainfo: str = ""
+    identified: bool = False
 
 
 @dataclass
@@ -135,12 +138,7 @@ class NmapScanner:
                 table = row.get("tcp", {})
                 for port, info in table.items() if isinstance(table, Mapping) else ():
                     if info.get("state") == "open" and int(port) in port_list:
-                        found[(address, int(port))] = VersionInfo(
-                            service=str(info.get("name") or ""),
-                            product=str(info.get("product") or ""),
-                            version=str(info.get("version") or ""),
-                            extrainfo=str(info.get("extrainfo") or ""),
-                        )
+                        found[(address, int(port))] = _version_info(info)
         return found, cut
 
     async def _run(
@@ -188,6 +186,26 @@ class NmapScanner:
             # short), an unknown encoding declaration or a port that is not a number.
             what = f"{type(exc).__name__}: {str(exc).strip()[:200]}".rstrip(": ")
             raise ProbeFailed(f"nmap printed no usable XML ({what})") from exc
+
+
+# nmap's confidence for a service name taken from its port table (nmap-services), not from
+# an answer: "conf 3" with method "table" (nmap's XML output reference).
+_TABLE_CONFIDENCE = 3
+
+
+def _version_info(info: Mapping[str, Any]) -> VersionInfo:
+    service = str(info.get("name") or "")
+    try:
+        confidence = int(info.get("conf") or 0)
+    except (TypeError, ValueError):
+        confidence = 0
+    return VersionInfo(
+        service=service,
+        product=str(info.get("product") or ""),
+        version=str(info.get("version") or ""),
+        extrainfo=str(info.get("extrainfo") or ""),
+        identified=confidence > _TABLE_CONFIDENCE and service not in ("", "tcpwrapped"),
+    )
 
 
 def udp_scan_possible() -> tuple[bool, str]:
