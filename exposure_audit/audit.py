@@ -767,8 +767,10 @@ def _unidentified(
         if not version_detection:
             return "answered, but not HTTP or TLS; version detection (-sV) was off"
         return "answered, but not HTTP or TLS; -sV gave no answer for it"
-    if info.service == "tcpwrapped":
-        return "the service hangs up at once (nmap: tcpwrapped); nothing identifies it"
+    if info.service == "tcpwrapped" or fingerprint.hung_up:
+        return (
+            "it hangs up without a byte on HTTP, TLS and nmap -sV's probes: nothing identifies it"
+        )
     return "unknown bytes: it answered, but neither HTTP/TLS nor nmap -sV recognised the answer"
 
 

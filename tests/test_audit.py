@@ -78,9 +78,11 @@ def test_a_tarpit_host_is_incomplete_and_does_not_hold_the_others_back(perimeter
         report = asyncio.run(auditor.run())
         elapsed = time.monotonic() - start
     hosts = {h.address: h for h in report.hosts}
-    # Then the tarpit is reported incomplete, with its open port, graded "?" not A.
+    # Then the tarpit is reported incomplete, with its open port unidentified (UNK002): its
+    # grade is the lower bound B, never A.
     assert hosts[TARPIT].observation.status is HostStatus.INCOMPLETE
-    assert hosts[TARPIT].grade is Grade.UNKNOWN
+    assert hosts[TARPIT].grade is Grade.B
+    assert [f.rule for f in hosts[TARPIT].findings] == ["UNK002"]
     assert [s.port for s in hosts[TARPIT].observation.open_services()] == [tarpit.port]
     assert any(a.status.value == "timed_out" for a in hosts[TARPIT].observation.attempts)
     # And the fast host is complete and graded as usual, finished well before the deadline.

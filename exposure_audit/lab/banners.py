@@ -13,6 +13,11 @@ other probes: a near miss costs minutes per port (../shared/reference/performanc
                  (nmap: ``Synology DiskStation NAS ftpd``)
 ``smb``          silent until an SMB1 NEGOTIATE arrives, answered as Samba 3.x on a
                  DiskStation would (nmap: ``netbios-ssn Samba smbd 3.X - 4.X``)
+``mute``         takes the connection and never says a byte, whatever arrives, until the
+                 client hangs up (a hung DSM, a stalled reverse proxy): unidentifiable
+``ssh_slow``     the ``ssh`` banner, but only after :data:`SLOW_BANNER` seconds
+``http_slow``    reads a request, answers ``200`` with a small page after
+                 :data:`SLOW_HTTP` seconds (an overloaded web UI)
 =============  ============================================================================
 
 Every service reads at most :data:`MAX_INPUT` bytes, gives up after :data:`IO_TIMEOUT`
@@ -31,6 +36,9 @@ __all__ = [
     "FTP_GREETING",
     "IO_TIMEOUT",
     "MAX_INPUT",
+    "MUTE_HOLD",
+    "SLOW_BANNER",
+    "SLOW_HTTP",
     "SSH_BANNER",
     "TELNET_GREETING",
     "serve_silent",
@@ -38,6 +46,10 @@ __all__ = [
 
 IO_TIMEOUT = 10.0
 MAX_INPUT = 16 * 1024
+#: How long ``mute`` holds a connection at most (longer than any probe waits).
+MUTE_HOLD = 120.0
+SLOW_BANNER = 3.0
+SLOW_HTTP = 8.0
 
 #: nmap-service-probes: ``match telnet m|^sh: /usr/syno/bin/synoautoblock: not found\n
 #: \xff\xfd\x01\xff\xfd\x1f\xff\xfb\x01\xff\xfb\x03DiskStation login: |`` (DO ECHO, DO NAWS,
@@ -266,10 +278,49 @@ async def serve_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWrite
         pass
 
 
+async def _mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    # Read and drop whatever comes, answer nothing, hold the connection until the client
+    # leaves (EOF) or MUTE_HOLD passes: every probe has to wait out its own timeout.
+    budget = MAX_INPUT * 4
+    try:
+        async with asyncio.timeout(MUTE_HOLD):
+            while budget > 0 and (data := await reader.read(MAX_INPUT)):
+                budget -= len(data)
+            if budget <= 0:
+                await asyncio.sleep(MUTE_HOLD)
+    except TimeoutError:
+        pass
+
+
+async def _ssh_slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    await asyncio.sleep(SLOW_BANNER)
+    await _ssh(reader, writer)
+
+
+_SLOW_PAGE = b"<html><head><title>Slow web UI</title></head><body>slow</body></html>"
+
+
+async def _http_slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        async with asyncio.timeout(IO_TIMEOUT):
+            await reader.readuntil(b"\r\n\r\n")
+    except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+        return
+    await asyncio.sleep(SLOW_HTTP)
+    head = (
+        "HTTP/1.1 200 OK\r\nServer: slow-lab\r\nContent-Type: text/html\r\n"
+        f"Content-Length: {len(_SLOW_PAGE)}\r\nConnection: close\r\n\r\n"
+    )
+    await _send(writer, head.encode("ascii") + _SLOW_PAGE)
+
+
 #: Banner services by ``LabService.site`` name (kind ``banner``).
 BANNERS: Mapping[str, _Service] = {
     "telnet_syno": _telnet_syno,
     "ssh": _ssh,
     "ftp_syno": _ftp_syno,
     "smb": _smb,
+    "mute": _mute,
+    "ssh_slow": _ssh_slow,
+    "http_slow": _http_slow,
 }

@@ -82,6 +82,7 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
     upnp             127.77.0.50  upnp_desc http 5000 (IGD description: UPNP002) F
     legacy           127.77.0.60  telnet 23, smb 445, silent 139                 F
     clean            127.77.0.70  nothing                                        A
+    hung             127.77.0.80  mute 5001 (takes connections, never answers)   C
     ===============  ===========  =============================================  =====  ===
     """
     at = _addresser(network)
@@ -151,6 +152,15 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
                 None,
             ),
             LabHost("clean", at[70], "closed", (), "A", None),
+            LabHost(
+                "hung",
+                at[80],
+                "hung",
+                # Something on DSM's HTTPS port that never answers: UNK001, never an A.
+                (LabService(5001, "banner", "mute", "a hung DSM or a stalled reverse proxy"),),
+                "C",
+                None,
+            ),
         ),
         demo_zone(network, ipv6),
     )

@@ -93,21 +93,25 @@ class PortFingerprint:
     ``silent`` is True when neither spoke because nothing came back at all: the port took the
     connection and both the TLS handshake and the plain request (which doubles as a wait for a
     first banner) got no byte within ``identify_timeout``. Such a port answers none of nmap's
-    ``-sV`` probes either, so the audit does not send it through them."""
+    ``-sV`` probes either, so the audit does not send it through them. ``hung_up`` is True
+    when neither spoke because the port closed the connection without a byte, both times."""
 
     http: HttpObservation | None
     tls: TlsCertificate | None
     attempt: ProbeAttempt
     silent: bool = False
+    hung_up: bool = False
 
 
 @dataclass(frozen=True)
 class _Failed:
     """Why a GET got no response; ``silent`` when the peer sent nothing before the timeout
-    (it neither answered nor hung up)."""
+    (it neither answered nor hung up), ``hung_up`` when it closed or reset the connection
+    without sending a byte."""
 
     reason: str
     silent: bool = False
+    hung_up: bool = False
 
     def __str__(self) -> str:
         return self.reason
@@ -242,7 +246,8 @@ class _Session:
                 else f"no HTTP or TLS answer (TLS: {tls_try}; HTTP: {plain_try})"
             )
             attempt = ProbeAttempt("http", ProbeStatus.UNIDENTIFIED, reason, self.port)
-            return PortFingerprint(None, None, attempt, silent=silent)
+            hung_up = _hung_up(tls_try) and _hung_up(plain_try)
+            return PortFingerprint(None, None, attempt, silent=silent, hung_up=hung_up)
         try:
             observation = await self.observe(chosen)
         except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, ValueError) as exc:
@@ -313,7 +318,7 @@ class _Session:
             TimeoutError,
             ValueError,
         ) as exc:
-            return _Failed(_describe(exc), silent=_nothing_came(exc))
+            return _Failed(_describe(exc), silent=_nothing_came(exc), hung_up=_closed(exc))
         header_cost = _HEADER_COST * len(response.headers.raw)
         granted = self.budget.take(header_cost)
         try:
@@ -420,6 +425,35 @@ def _conclusive_plain(result: _Fetched | _Failed) -> bool:
 
 def _silent(result: _Fetched | _Failed) -> bool:
     return isinstance(result, _Failed) and result.silent
+
+
+def _hung_up(result: _Fetched | _Failed) -> bool:
+    return isinstance(result, _Failed) and result.hung_up
+
+
+def _closed(exc: BaseException) -> bool:
+    """Whether a failed GET means the peer closed or reset the connection before sending a
+    byte (h11's "Server disconnected without sending a response"; an EOF or a reset during
+    the TLS handshake). Bytes that are not HTTP or TLS are not this."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "without sending a response" in str(exc)
+    if isinstance(exc, httpx.ReadError):
+        return True
+    # A TLS handshake cut by EOF or a reset surfaces as a ConnectError wrapping the transport's
+    # own exception (anyio's EndOfStream, ssl's SSLEOFError, a ConnectionResetError).
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if type(seen).__name__ in _HANG_UPS:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+_HANG_UPS = frozenset(
+    {"EndOfStream", "BrokenResourceError", "SSLEOFError", "ConnectionResetError", "IncompleteRead"}
+)
 
 
 def _nothing_came(exc: BaseException) -> bool:

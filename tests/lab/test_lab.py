@@ -177,6 +177,7 @@ def test_demo_lab_has_the_specified_hosts_and_expectations() -> None:
         "upnp": ("127.77.0.50", (5000,), "F", None),
         "legacy": ("127.77.0.60", (23, 139, 445), "F", None),
         "clean": ("127.77.0.70", (), "A", None),
+        "hung": ("127.77.0.80", (5001,), "C", None),
     }
     got = {h.name: (h.address, h.ports, h.expect_grade, h.expect_dsm) for h in spec.hosts}
     assert got == expected
