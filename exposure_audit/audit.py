@@ -58,6 +58,8 @@ _NMAP_GRACE = 1.0
 
 SSDP_PORT = 1900
 
+_DEADLINE = "the host deadline came"
+
 # Ports where UPnP description servers usually listen, probed for a device description when
 # found open (see exposure_audit/data/ports.json for the sources).
 IGD_PORTS = frozenset({1900, 2189, 2869, 5000, 5431, 49000, 49152, 52869})
@@ -277,6 +279,8 @@ class _HostWork:
     ssdp: tuple[SsdpReply, ...] = ()
     igd: IgdReadResult | None = None
     hidden: frozenset[int] = frozenset()  # open TCP ports not reported one by one
+    finished: bool = False  # reported (Auditor._finish): never twice
+    cut: str = _DEADLINE  # what stopped probes that did not finish
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
@@ -468,6 +472,9 @@ class Auditor:
             for task in [*pending, *waves]:
                 task.cancel()  # interrupted: no probe and no nmap is left running
             await asyncio.gather(*pending, *waves, return_exceptions=True)
+            # Interrupted (Ctrl-C, SIGTERM): every host whose discovery finished is reported
+            # with what its probes saw by now, incomplete. A normal end finished them all.
+            self._finish_interrupted(work)
 
     async def _fingerprint_host(
         self,
@@ -589,30 +596,57 @@ class Auditor:
             work.errors.extend(result.errors)
 
     async def _versions_and_finish(self, hosts: list[_HostWork]) -> None:
-        if not hosts:
-            return
-        versions: dict[tuple[str, int], VersionInfo] = {}
-        if self.settings.version_detection:
-            async with self._versions_gate:
-                versions = await self._versions(hosts)
+        """Finish at once the hosts -sV has nothing to ask of, then run -sV for the others
+        and finish them: a host never waits on a neighbour's nmap (nor is lost with it when
+        the run is interrupted)."""
+        asking = [w for w in hosts if self.settings.version_detection and _version_ports(w)]
         now = self.clock()
         for w in hosts:
-            observation = _observe(
-                w, versions, self._udp_skipped, version_detection=self.settings.version_detection
+            if all(w is not a for a in asking):
+                self._finish_work(w, {}, now)
+        if not asking:
+            return
+        async with self._versions_gate:
+            versions = await self._versions(asking)
+        now = self.clock()
+        for w in asking:
+            self._finish_work(w, versions, now)
+
+    def _finish_work(
+        self, work: _HostWork, versions: dict[tuple[str, int], VersionInfo], now: datetime
+    ) -> None:
+        if work.finished:
+            return
+        work.finished = True
+        observation = _observe(
+            work, versions, self._udp_skipped, version_detection=self.settings.version_detection
+        )
+        self._finish(observation, now)
+
+    def _finish_interrupted(self, work: Sequence[_HostWork]) -> None:
+        """Report the hosts of a batch that the run's interruption left unfinished: what was
+        seen is kept, the host is incomplete and says where it was cut."""
+        now = self.clock()
+        for w in work:
+            if w.finished:
+                continue
+            w.incomplete = True
+            w.cut = "the run was interrupted"
+            probed = len(w.fingerprints)
+            w.attempts.append(
+                ProbeAttempt(
+                    "audit",
+                    ProbeStatus.SKIPPED,
+                    f"the run was interrupted before this host was finished ({probed} "
+                    "port(s) fingerprinted by then)",
+                )
             )
-            self._finish(observation, now)
+            self._finish_work(w, {}, now)
 
     async def _versions(self, hosts: list[_HostWork]) -> dict[tuple[str, int], VersionInfo]:
         """-sV on the open ports of ``hosts`` that did not speak HTTP/TLS, within the earliest
         of their deadlines. A host whose deadline passed before -sV could start is incomplete."""
-        wanted = {
-            w.address: [
-                s.port
-                for s in w.discovery.services
-                if _open_tcp(s) and s.port not in w.hidden and _wants_versions(w, s.port)
-            ]
-            for w in hosts
-        }
+        wanted = {w.address: _version_ports(w) for w in hosts}
         late = [w for w in hosts if wanted[w.address] and w.remaining() <= 0]
         for w in late:
             w.incomplete = True
@@ -695,6 +729,15 @@ def _open_tcp(service: ServiceObservation) -> bool:
     return service.protocol == "tcp" and service.state == "open"
 
 
+def _version_ports(work: _HostWork) -> list[int]:
+    """The open TCP ports of a host that -sV should look at (see :func:`_wants_versions`)."""
+    return [
+        s.port
+        for s in work.discovery.services
+        if _open_tcp(s) and s.port not in work.hidden and _wants_versions(work, s.port)
+    ]
+
+
 def _wants_versions(work: _HostWork, port: int) -> bool:
     """Whether -sV should look at the port: it did not speak HTTP/TLS, and it is not silent
     (a port that sent nothing to TLS, to an HTTP request or as a first banner answers none of
@@ -752,20 +795,27 @@ def _failed_host(address: str, hostnames: tuple[str, ...], error: str) -> HostOb
 
 
 def _unidentified(
-    fingerprint: PortFingerprint | None, info: VersionInfo | None, *, version_detection: bool
+    fingerprint: PortFingerprint | None,
+    info: VersionInfo | None,
+    *,
+    version_detection: bool,
+    cut: str,
 ) -> str:
-    """Why nothing identified what answers on an open TCP port; "" when HTTP/TLS or -sV did."""
+    """Why nothing identified what answers on an open TCP port; "" when HTTP/TLS or -sV did.
+    ``cut`` says what stopped the probes that did not finish (the deadline, an interrupt)."""
     if fingerprint is not None and fingerprint.http is not None:
         return ""
     if info is not None and info.identified:
         return ""
     if fingerprint is None:
-        return "the host deadline came before the port was probed"
+        return f"{cut} before the port was probed"
     if fingerprint.silent:
         return f"{fingerprint.attempt.reason}; -sV not run (it would wait on every probe)"
     if info is None:
         if not version_detection:
             return "answered, but not HTTP or TLS; version detection (-sV) was off"
+        if cut != _DEADLINE:
+            return f"answered, but not HTTP or TLS; {cut} before -sV could tell"
         return "answered, but not HTTP or TLS; -sV gave no answer for it"
     if info.service == "tcpwrapped" or fingerprint.hung_up:
         return (
@@ -804,7 +854,7 @@ def _observe(
                 banner=info.extrainfo,
             )
         if _open_tcp(service):
-            why = _unidentified(fp, info, version_detection=version_detection)
+            why = _unidentified(fp, info, version_detection=version_detection, cut=work.cut)
             service = dataclasses.replace(service, unidentified=why)
             if why:
                 attempts.append(

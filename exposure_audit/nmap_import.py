@@ -180,12 +180,18 @@ def host_observation(host: NmapHost) -> HostObservation:
                 "nmap's --host-timeout cut the host short; only the ports it listed are graded",
             )
         )
+    status = HostStatus.INCOMPLETE if attempts else HostStatus.COMPLETE
+    attempts += [
+        ProbeAttempt("identify", ProbeStatus.UNIDENTIFIED, s.unidentified, s.port)
+        for s in host.services
+        if s.unidentified
+    ]
     return HostObservation(
         address=host.address,
         family=host.family,
         hostnames=host.hostnames,
         services=host.services,
-        status=HostStatus.INCOMPLETE if attempts else HostStatus.COMPLETE,
+        status=status,
         attempts=tuple(attempts),
         notes=host.notes,
     )

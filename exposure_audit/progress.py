@@ -46,6 +46,12 @@ class RichProgress:
         if self._done >= self._total:
             self._progress.stop()
 
+    def stop(self) -> None:
+        """Remove the bar and restore the cursor (idempotent). The CLI calls it before saying
+        anything about the run: an interrupted run never finished its hosts, and a bar left
+        running would keep drawing over the message."""
+        self._progress.stop()
+
 
 class LineProgress:
     """One line per phase change and per host finished: for logs and pipes."""
@@ -72,6 +78,9 @@ class LineProgress:
     def advance(self, hosts: int = 1) -> None:
         self._done += hosts
         self._line("host done")
+
+    def stop(self) -> None:
+        """Nothing to tear down: lines are written as they come."""
 
 
 def make_progress(

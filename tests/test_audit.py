@@ -129,5 +129,87 @@ def test_an_interrupted_scan_writes_what_it_found_and_exits_3(
     assert "interrupted" in stderr
     doc = json.loads(out.read_text())
     assert doc["complete"] is False
-    assert [h["address"] for h in doc["hosts"]] == [FAST_HOST]
-    assert doc["hosts"][0]["grade"] == "F"
+    assert doc["interrupted"] is True
+    # Every host whose discovery finished is reported: the fast one as it was found, the
+    # tarpit (cut while its HTTP probe waited) incomplete with its open port, never A.
+    hosts = {h["address"]: h for h in doc["hosts"]}
+    assert list(hosts) == [FAST_HOST, TARPIT]
+    assert hosts[FAST_HOST]["grade"] == "F"
+    assert hosts[FAST_HOST]["status"] == "complete"
+    assert hosts[TARPIT]["status"] == "incomplete"
+    assert hosts[TARPIT]["grade"] != "A"
+    assert [s["port"] for s in hosts[TARPIT]["services"]] == [tarpit.port]
+    assert any("interrupted" in a["reason"] for a in hosts[TARPIT]["attempts"])
+
+
+async def _odd_then_mute(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server
+) -> None:
+    """Answers an HTTP request with bytes that are neither HTTP nor TLS (so the port goes to
+    -sV), then holds every other probe without a word: -sV waits out each of its probes."""
+    data = await reader.read(4096)
+    if data.startswith(b"GET / HTTP/1.1"):
+        writer.write(b"\x00\x07odd\x00")
+        await writer.drain()
+    await asyncio.sleep(3600)
+
+
+def test_an_interrupt_during_version_detection_keeps_every_fingerprinted_host(
+    perimeter: Lab, tmp_path: pytest.TempPathFactory
+) -> None:
+    with serve(_odd_then_mute, host=TARPIT) as odd:
+        out = tmp_path / "report.json"  # type: ignore[operator]
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "exposure_audit",
+                "scan",
+                FAST_HOST,
+                TARPIT,
+                "--allow-private",
+                "--no-history",
+                "--progress",
+                "-p",
+                f"5000,{odd.port}",
+                "--format",
+                "json",
+                "-o",
+                str(out),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # Given the audit has reached -sV (the progress line says so) ...
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:
+            seen.append(line)
+            if "detecting service versions" in line:
+                break
+        time.sleep(1.0)  # nmap is running its probes against the mute port
+        # When it is interrupted ...
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=30)
+    stderr = "".join(seen) + rest
+    # Then both hosts are in the report: the DSM host as found, the other one incomplete with
+    # what its HTTP probe saw, its port unidentified because the run stopped.
+    assert proc.returncode == 3, stderr
+    doc = json.loads(out.read_text())
+    assert doc["interrupted"] is True and doc["complete"] is False
+    hosts = {h["address"]: h for h in doc["hosts"]}
+    assert hosts[FAST_HOST]["grade"] == "F" and hosts[FAST_HOST]["status"] == "complete"
+    cut = hosts[TARPIT]
+    assert cut["status"] == "incomplete"
+    assert cut["grade"] != "A"
+    (service,) = cut["services"]
+    assert service["port"] == odd.port
+    assert "interrupted" in service["unidentified"]
+    # No progress line is drawn after the message that says the run was interrupted.
+    tail = rest[rest.index("exposure-audit: interrupted") :]
+    assert "hosts]" not in tail
+    # And no nmap is left probing the host.
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", f"nmap.*{TARPIT}"], capture_output=True, text=True)
+    assert left.stdout.strip() == ""

@@ -5,7 +5,9 @@ findings as the project's own scan of the ports the XML covers."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -183,3 +185,50 @@ def test_graded_without_probes_the_same_xml_still_shows_telnet_and_smb(live: _Li
     assert not any(rule.startswith(("DSM", "UPNP", "TLS")) for rule, *_ in found)
     # Everything it found, the scan found too.
     assert found <= _findings(live.scanned)
+
+
+NO_VERSIONS = DATA / "dsm43-no-versions.xml"  # DSM 4.3 on 127.64.0.10, nmap without -sV
+NO_VERSIONS_HOST = "127.64.0.10"
+
+
+def _grade_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "exposure_audit", "grade", "--nmap-xml", str(NO_VERSIONS), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_ports_nmap_only_named_from_its_table_are_unidentified_never_an_a() -> None:
+    # Given nmap's run of a DSM 4.3 box without -sV: 5000 "upnp", 5001 "commplex-link" (its
+    # port table's names, not what answered)
+    # When it is graded without probing
+    result = _grade_cli("--format", "json", "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    (host,) = doc["hosts"]
+    # Then both management ports are unidentified (UNK001), the host is not A ...
+    assert {(f["rule"], f["port"]) for f in host["findings"]} == {
+        ("UNK001", 5000),
+        ("UNK001", 5001),
+    }
+    assert host["grade"] == "C" and doc["summary"]["grade"] == "C"
+    assert all("port-table name" in s["unidentified"] for s in host["services"])
+    assert {a["status"] for a in host["attempts"]} == {"unidentified"}
+    # ... and the report says --probe verifies them.
+    assert any("grade --probe verifies" in s["unidentified"] for s in host["services"])
+    assert any("--probe" in note for note in doc["notes"])
+
+
+def test_probing_the_same_xml_identifies_the_dsm_it_hides() -> None:
+    # Given the same XML and the box itself answering on loopback
+    with demo_lab(network="127.64.0.0/24", ipv6=None):
+        result = _grade_cli("--probe", "--allow-private", "--format", "json", "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    (host,) = json.loads(result.stdout)["hosts"]
+    rules = {f["rule"] for f in host["findings"]}
+    # Then the probes identify DSM 4.3 (SynoLocker-exploitable) and nothing is unidentified
+    assert {"DSM001", "DSM003"} <= rules
+    assert not rules & {"UNK001", "UNK002"}
+    assert host["grade"] == "F"

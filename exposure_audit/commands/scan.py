@@ -91,6 +91,13 @@ def progress_for(args: argparse.Namespace, stream: TextIO = sys.stderr) -> Progr
     return make_progress(stream, quiet=args.quiet, forced=args.progress)
 
 
+def _stop(progress: Progress | None) -> None:
+    """Stop a progress display that can be stopped (the CLI's own: progress.RichProgress)."""
+    stop = getattr(progress, "stop", None)
+    if callable(stop):
+        stop()
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
@@ -326,6 +333,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         _print_dry_run(effective)
         return EXIT_OK
     auditor: AuditRun
+    progress = progress_for(args)
     if effective.cluster is not None:
         # Fails at once (exit 3) when the cluster cannot take the run: nothing resolved, stored.
         check_cluster(effective.cluster)
@@ -334,7 +342,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             effective.settings,
             effective.cluster,
             resolver=make_resolver(effective.resolver),
-            progress=progress_for(args),
+            progress=progress,
         )
     else:
         auditor = Auditor(
@@ -343,7 +351,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
             scanner=NmapScanner(policy=effective.settings.discovery),
             resolver=make_resolver(effective.resolver),
             udp_possible=udp_scan_possible(),
-            progress=progress_for(args),
+            progress=progress,
         )
     options = SessionOptions(
         history=effective.history,
@@ -358,7 +366,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
     # (session.Interrupts); only a second one stops everything at once.
     with Interrupts() as interrupts, interrupts.deferred():
         try:
-            outcome = run_session(auditor, options, interrupts)
+            try:
+                outcome = run_session(auditor, options, interrupts)
+            finally:
+                _stop(progress)  # before any message: no bar drawn over it, cursor back
             code = _finish(outcome, args, effective)
         except KeyboardInterrupt:
             print(
@@ -512,6 +523,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for line in lab.skipped:
             print(f"demo lab: not started: {line}", file=sys.stderr)
         targets = [h.address for h in lab.hosts] + list(_DEMO_NAMES)
+        progress = progress_for(args)
         plan = plan_targets([parse_item(t, "demo lab") for t in targets], allow_private=True)
         auditor = Auditor(
             plan,
@@ -519,11 +531,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
             scanner=NmapScanner(),
             resolver=make_resolver(lab.resolver),
             udp_possible=udp_scan_possible(),
-            progress=progress_for(args),
+            progress=progress,
         )
-        outcome = run_session(
-            auditor, SessionOptions(history=None, command="exposure-audit demo", targets=targets)
-        )
+        try:
+            outcome = run_session(
+                auditor,
+                SessionOptions(history=None, command="exposure-audit demo", targets=targets),
+            )
+        finally:
+            _stop(progress)
         code = emit(render_report(outcome.report, args.format), args.output)
     finally:
         lab.stop()

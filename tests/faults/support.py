@@ -172,6 +172,27 @@ def tarpit(host: str) -> Iterator[Server]:
         yield server
 
 
+async def _odd(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server) -> None:
+    """Answer the first input with bytes that are neither HTTP nor TLS, then hold the
+    connection without a word: not silent (so the audit sends the port to nmap -sV), and
+    -sV waits out every probe."""
+    s.requests.append(b"")
+    if await reader.read(4096):
+        writer.write(b"\x00\x07odd\x00")
+        await writer.drain()
+    while await reader.read(4096):
+        pass
+    await asyncio.sleep(3600)
+
+
+@contextlib.contextmanager
+def oddball(host: str) -> Iterator[Server]:
+    """A TCP service on ``host`` that answers once with unknown bytes, then holds: the audit
+    gives it to ``nmap -sV``, which takes long over it."""
+    with serve(_odd, host=host) as server:
+        yield server
+
+
 # -- the history store, seen from outside ------------------------------------------------------
 
 

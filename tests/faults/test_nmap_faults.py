@@ -18,16 +18,16 @@ from exposure_audit.lab import Lab, LabHost, LabService
 from exposure_audit.store import HistoryStore
 
 from ..servers import Server
-from .support import environment, fake_nmap, integrity, run_cli, tarpit
+from .support import environment, fake_nmap, integrity, oddball, run_cli
 
 DSM = "127.91.1.10"  # DSM 7.2 over plain HTTP: found at once, no -sV needed (grade F)
-TARPIT = "127.91.1.11"  # HTTP gives up on it after 1 s, then nmap -sV has its turn
+TARPIT = "127.91.1.11"  # answers HTTP with unknown bytes, then nmap -sV has its turn
 
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[tuple[Lab, Server]]:
     hosts = [LabHost("dsm", DSM, "dsm", (LabService(5000, "http", "dsm72"),), "F", None)]
-    with Lab(hosts) as running, tarpit(TARPIT) as pit:
+    with Lab(hosts) as running, oddball(TARPIT) as pit:
         yield running, pit
 
 

@@ -1,6 +1,6 @@
 """SIGINT and SIGTERM in every phase of a scan, against the real CLI: resolving names (a DNS
 server that never answers), discovery (an nmap that hangs), HTTP fingerprinting (a tarpit),
-``-sV`` (nmap probing a port that never speaks), writing the history (a store locked by
+``-sV`` (nmap probing a port that answered once, then never speaks), writing the history (a store locked by
 another process) and sending notifications (a webhook that never answers).
 
 Each time: exit 3 and a message naming the signal and the phase, the report written with what
@@ -32,6 +32,7 @@ from .support import (
     fake_nmap,
     integrity,
     logging_nmap,
+    oddball,
     tarpit,
     wait_for_run,
     wait_until,
@@ -40,6 +41,7 @@ from .support import (
 
 DSM = "127.91.4.10"  # DSM 7.2 over plain HTTP: done in a fraction of a second
 SLOW = "127.91.4.20"  # a tarpit
+ODD = "127.91.4.21"  # answers HTTP with unknown bytes, then holds: nmap -sV takes long
 SIGNALS = pytest.mark.parametrize(
     "signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"]
 )
@@ -145,9 +147,12 @@ def test_during_http_fingerprinting(
     report, stored = _interrupted(
         scan, signum, tmp_path, "the scan", stored="incomplete (interrupted)"
     )
-    assert [h["address"] for h in report["hosts"]] == [DSM]
+    # Both hosts got through discovery, so both are reported: the tarpit incomplete, not A
+    assert [h["address"] for h in report["hosts"]] == [DSM, SLOW]
     assert report["hosts"][0]["grade"] == "F"
-    assert [h["address"] for h in stored["hosts"]] == [DSM]
+    assert report["hosts"][1]["status"] == "incomplete" and report["hosts"][1]["grade"] != "A"
+    assert report["interrupted"] is True
+    assert [h["address"] for h in stored["hosts"]] == [DSM, SLOW]
 
 
 @SIGNALS
@@ -155,22 +160,25 @@ def test_during_version_detection(
     tmp_path: Path, signum: signal.Signals, lab: tuple[Lab, Server], running: list[Running]
 ) -> None:
     path, log = logging_nmap(tmp_path / "bin")
-    scan = _start(
-        tmp_path,
-        DSM,
-        SLOW,
-        ports=f"5000,{lab[1].port}",
-        extra=("--request-timeout", "1"),
-        env=environment(path),
-    )
-    running.append(scan)
-    # The tarpit gives HTTP up after 1 s; then nmap -sV waits on it for seconds
-    wait_until(lambda: log.exists() and " -sV " in log.read_text(), what="nmap -sV")
-    report, stored = _interrupted(
-        scan, signum, tmp_path, "the scan", stored="incomplete (interrupted)"
-    )
-    assert [h["address"] for h in report["hosts"]] == [DSM]
-    assert [h["address"] for h in stored["hosts"]] == [DSM]
+    with oddball(ODD) as odd:
+        scan = _start(
+            tmp_path,
+            DSM,
+            ODD,
+            ports=f"5000,{odd.port}",
+            extra=("--request-timeout", "1"),
+            env=environment(path),
+        )
+        running.append(scan)
+        # The odd port is not HTTP; then nmap -sV waits on it for seconds
+        wait_until(lambda: log.exists() and " -sV " in log.read_text(), what="nmap -sV")
+        report, stored = _interrupted(
+            scan, signum, tmp_path, "the scan", stored="incomplete (interrupted)"
+        )
+    # The host -sV was busy with is kept, with what the HTTP probe saw, incomplete
+    assert [h["address"] for h in report["hosts"]] == [DSM, ODD]
+    assert report["hosts"][1]["status"] == "incomplete" and report["hosts"][1]["grade"] != "A"
+    assert [h["address"] for h in stored["hosts"]] == [DSM, ODD]
     (version_run,) = [line for line in log.read_text().splitlines() if " -sV " in line]
     assert not alive(int(version_run.split()[0]))  # nmap -sV was killed with the run
 
