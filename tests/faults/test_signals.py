@@ -1,7 +1,7 @@
 """SIGINT and SIGTERM in every phase of a scan, against the real CLI: resolving names (a DNS
 server that never answers), discovery (an nmap that hangs), HTTP fingerprinting (a tarpit),
-``-sV`` (nmap probing a port that answered once, then never speaks), writing the history (a store locked by
-another process) and sending notifications (a webhook that never answers).
+``-sV`` (nmap probing a port that answered once, then never speaks), writing the history (a
+store locked by another process) and sending notifications (a webhook that never answers).
 
 Each time: exit 3 and a message naming the signal and the phase, the report written with what
 was found, the run stored as interrupted (stored complete when the scan was over: the
