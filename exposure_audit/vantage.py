@@ -162,7 +162,9 @@ def _merge_services(
     merged = []
     for (port, protocol), views in by_key.items():
         open_from = [v for v, s in views.items() if s.state == "open"]
-        chosen = views[open_from[0]] if open_from else next(iter(views.values()))
+        # A vantage that identified the service tells more than one that could not.
+        identified = [v for v in open_from if not views[v].unidentified]
+        chosen = views[(identified or open_from)[0]] if open_from else next(iter(views.values()))
         untested = [
             v
             for v, o in seen.items()

@@ -21,6 +21,10 @@ def test_the_demo_prints_a_graded_report_of_the_lab() -> None:
     grades = {h["address"]: h["grade"] for h in doc["hosts"]}
     assert grades["127.77.0.10"] == "F"
     assert grades["127.77.0.70"] == "A"
+    # The hung host's 5001 takes connections and never answers: unidentified, never A.
+    hung = next(h for h in doc["hosts"] if h["address"] == "127.77.0.80")
+    assert [(f["rule"], f["port"]) for f in hung["findings"]] == [("UNK001", 5001)]
+    assert hung["grade"] == "C"
     # The lab is stopped afterwards: its ports are free again (TIME_WAIT aside).
     import socket
 
