@@ -20,6 +20,7 @@ Teams with nmap pipelines get grades without changing them. The XML is read by
 
 Hosts nmap reported down, or cut with ``--host-timeout``, are incomplete (graded ``?`` when
 nothing was found): not tested is not safe. A run nmap did not finish makes the report incomplete.
+A run that lists no host audited nothing: its report is ``?`` with the XML in ``not_audited``.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .nmap_import import NmapHost, NmapRun, host_observation, parse_nmap_xml
 from .observations import HostObservation
 from .ports import PortSet
 from .probes.nmap_scan import DiscoveryResult, VersionInfo
-from .report import HostReport, Report
+from .report import HostReport, Report, UnauditedTarget
 from .rules import evaluate_host
 from .targets import parse_item, plan_targets
 from .upnp import Inventory
@@ -147,6 +148,12 @@ def _notes(run: NmapRun, *, probed: str | None) -> list[str]:
     return notes
 
 
+def _not_audited(run: NmapRun) -> tuple[UnauditedTarget, ...]:
+    """An nmap run that lists no host grades nothing: the report says so, under the XML's
+    name (the targets nmap was given are not known here)."""
+    return () if run.hosts else (UnauditedTarget(run.source, "the nmap XML lists no host"),)
+
+
 def grade_nmap_run(
     run: NmapRun, *, now: datetime | None = None, inventory: Inventory | None = None
 ) -> Report:
@@ -172,6 +179,7 @@ def grade_nmap_run(
         errors=run.errors,
         complete=run.complete,
         notes=tuple(_notes(run, probed=None) + notes),
+        not_audited=_not_audited(run),
     )
 
 
@@ -238,6 +246,7 @@ async def grade_nmap_xml(
         hosts=tuple(hosts),
         errors=run.errors + probed.errors,
         complete=probed.complete and run.complete,
+        not_audited=_not_audited(run),
         notes=tuple(
             _notes(
                 run,

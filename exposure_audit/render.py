@@ -340,15 +340,36 @@ def _vantage_cells(finding: Finding, host: HostObservation) -> tuple[str, str, s
     return ("", "", "")
 
 
+def _run_status(report: Report) -> str:
+    if report.interrupted:
+        return "interrupted"
+    return "complete" if report.complete else "incomplete"
+
+
+def _csv_run_rows(report: Report) -> list[tuple[str, ...]]:
+    """The run's errors and notes as rows before the findings: ``rule`` empty, ``title``
+    ``run error`` or ``run note``, the text in ``evidence``, the run's grade and status in
+    ``host_grade`` and ``host_status`` (so a run that audited nothing still says ``?``)."""
+    grade, status = report.grade.value, _run_status(report)
+    texts = [("run error", e) for e in report.errors]
+    texts += [("run note", n) for n in report.run_notes()]
+    return [("", "", "", "", "", "", title, text, "", "", grade, status) for title, text in texts]
+
+
 def render_csv(report: Report) -> str:
     """One row per finding; cells are made inert for spreadsheets (no formula injection).
 
-    A run audited from several vantages has three more columns (``reachable_from``,
-    ``not_reachable_from``, ``untested_from``: the finding's service as each vantage saw it).
+    The run's errors and notes come first, one row each, with an empty ``rule`` (see
+    :func:`_csv_run_rows`). A run audited from several vantages has three more columns
+    (``reachable_from``, ``not_reachable_from``, ``untested_from``: the finding's service as
+    each vantage saw it).
     """
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS + (_CSV_VANTAGE_COLUMNS if report.vantages else ()))
+    for run_row in _csv_run_rows(report):
+        extra = ("", "", "") if report.vantages else ()
+        writer.writerow([csv_cell(cell) for cell in run_row + extra])
     for host in report.hosts_by_risk():
         obs = host.observation
         for f in host.findings:
@@ -522,11 +543,21 @@ def _upnp_lines(obs: HostObservation) -> list[str]:
 
 
 def render_table(report: Report) -> str:
-    """The terminal report: a summary line, then each host worst first."""
+    """The terminal report: a summary line (the grade, and "nothing was audited" or "run
+    interrupted" when so), the run's notes (:meth:`~exposure_audit.report.Report.run_notes`),
+    names and errors, then each host worst first."""
     counts = ", ".join(f"{k} {v}" for k, v in report.severity_counts().items() if v) or "none"
     incomplete = len(report.incomplete_hosts())
+    state = "".join(
+        f", {words}"
+        for words, applies in (
+            ("nothing was audited", report.audited_nothing),
+            ("run interrupted", report.interrupted),
+        )
+        if applies
+    )
     head = [
-        f"exposure-audit {report.tool_version}: grade {report.grade.value}, "
+        f"exposure-audit {report.tool_version}: grade {report.grade.value}{state}, "
         f"{len(report.hosts)} hosts ({incomplete} incomplete), findings: {counts}",
         f"ports: {report.ports.describe()}",
     ]
@@ -534,6 +565,7 @@ def render_table(report: Report) -> str:
         head.append(f"vantages: {printable(', '.join(report.vantages), 200)}")
     if not report.complete:
         head.append("RUN INCOMPLETE: the run was cut short; what was found is below")
+    head += [f"note: {printable(note, 2000)}" for note in report.run_notes()]
     for name in report.names:
         addrs = ", ".join(name.addresses) or "no address"
         chain = f" via {' -> '.join(name.cname_chain)}" if name.cname_chain else ""
@@ -544,7 +576,7 @@ def render_table(report: Report) -> str:
     for error in report.errors:
         head.append(f"error: {printable(error)}")
     blocks = [_host_block(h) for h in report.hosts_by_risk()]
-    return "\n".join(head) + "\n\n" + "\n\n".join(blocks) + "\n"
+    return "\n\n".join(["\n".join(head), *blocks]) + "\n"
 
 
 FORMATS: dict[str, Callable[[Report], str]] = {

@@ -158,7 +158,9 @@ def _report_view(report: Report) -> dict[str, Any]:
             {"address": s.address, "name": s.name, "reason": s.reason} for s in report.skipped
         ],
         "errors": list(report.errors),
-        "notes": list(report.notes),
+        "notes": report.run_notes(),
+        "audited_nothing": report.audited_nothing,
+        "interrupted": report.interrupted,
         "vantages": ", ".join(report.vantages),
         "vantage_count": len(report.vantages),
     }

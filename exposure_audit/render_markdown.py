@@ -1,8 +1,10 @@
 """The report as Markdown, for e-mail, tickets and chat: the table report's structure, compact.
 
-Pure. One headline (grade and counts by severity), then each host worst first: its findings as a
-table (severity, rule, port, title, evidence), the remediation once per rule, its services,
-accepted risks apart, UPnP mappings, and what could not be tested.
+Pure. One headline (grade, "nothing was audited" or "run interrupted" when so, and counts by
+severity), the run's notes (:meth:`~exposure_audit.report.Report.run_notes`), errors, names and
+skipped addresses, then each host worst first: its findings as a table (severity, rule, port,
+title, evidence), the remediation once per rule, its services, accepted risks apart, UPnP
+mappings, and what could not be tested.
 
 Every string that did not come from this package (banners, titles, server headers, evidence built
 from them, host names, acceptance reasons) goes through :func:`md_text`: control and format
@@ -65,8 +67,17 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _headline(report: Report) -> list[str]:
     counts = report.severity_counts()
     incomplete = len(report.incomplete_hosts())
+    state = [
+        words
+        for words, applies in (
+            ("nothing was audited", report.audited_nothing),
+            ("run interrupted", report.interrupted),
+        )
+        if applies
+    ]
     lines = [
-        f"# Exposure audit: grade {report.grade.value}",
+        f"# Exposure audit: grade {report.grade.value}"
+        + (f" ({', '.join(state)})" if state else ""),
         "",
         f"{len(report.hosts)} host(s), {incomplete} incomplete; "
         f"scanned {_iso(report.started_at)} to {_iso(report.finished_at)} "
@@ -82,6 +93,9 @@ def _headline(report: Report) -> list[str]:
     )
     if not report.complete:
         lines += ["", "**Run incomplete**: the run was cut short; what was found is below."]
+    notes = [f"- note: {md_text(n, 2000)}" for n in report.run_notes()]
+    if notes:
+        lines += ["", *notes]
     extra = [f"- error: {md_text(e)}" for e in report.errors]
     for name in report.names:
         addresses = ", ".join(name.addresses) or "no address"
@@ -95,7 +109,6 @@ def _headline(report: Report) -> list[str]:
         f"- skipped {md_text(s.address, 60)} ({md_text(s.name, 100)}): {md_text(s.reason)}"
         for s in report.skipped
     ]
-    extra += [f"- note: {md_text(n)}" for n in report.notes]
     if extra:
         lines += ["", *extra]
     return lines

@@ -26,6 +26,14 @@ Identity: ``partialFingerprints`` and ``fingerprints`` hold the finding's determ
 An accepted risk still in force is a result with an ``external`` suppression whose
 justification is the reason; an expired acceptance counts again and has no suppression.
 
+Run-level notes (:meth:`~exposure_audit.report.Report.run_notes`: nothing audited, targets
+not audited, interrupted, UDP skipped, stale accepted risks) are ``warning`` notifications in
+``invocations[0].toolExecutionNotifications``, after the run errors (``error``) and before the
+hosts that could not be fully tested (``warning``). A run that audited no host has
+``executionSuccessful`` false. The run's ``properties`` hold ``grade``, ``interrupted`` and
+``notAudited`` (each target of which no address was audited, with the reason), as the JSON
+report's ``summary.grade``, ``interrupted`` and ``not_audited`` do.
+
 A run audited from several vantage points (``exposure_audit.vantage``) adds ``vantages`` to the
 run's and each host's properties, and to a result on a service ``reachableFrom``,
 ``notReachableFrom`` and ``untestedFrom`` (vantage names); without vantages none of these keys
@@ -230,9 +238,15 @@ def _reachability(finding: Finding, host: HostReport) -> dict[str, Any]:
 
 
 def _notifications(report: Report) -> list[dict[str, Any]]:
-    """Run errors, and every host that could not be fully tested: not tested is not safe."""
+    """Run errors, the run's notes (nothing audited, targets not audited, interrupted, UDP
+    skipped, stale accepted risks: ``Report.run_notes``), and every host that could not be
+    fully tested: not tested is not safe."""
     notes: list[dict[str, Any]] = [
         {"level": "error", "message": {"text": printable(error, 2000)}} for error in report.errors
+    ]
+    notes += [
+        {"level": "warning", "message": {"text": printable(note, 2000)}}
+        for note in report.run_notes()
     ]
     for host in report.hosts_by_risk():
         obs = host.observation
@@ -280,7 +294,8 @@ def render_sarif(report: Report) -> str:
         },
         "invocations": [
             {
-                "executionSuccessful": report.complete,
+                # A run that audited no host did not do its job (exit 3), complete or not.
+                "executionSuccessful": report.complete and not report.audited_nothing,
                 "startTimeUtc": _iso(report.started_at),
                 "endTimeUtc": _iso(report.finished_at),
                 "toolExecutionNotifications": _notifications(report),
@@ -297,6 +312,8 @@ def render_sarif(report: Report) -> str:
         "results": results,
         "properties": {
             "grade": report.grade.value,
+            "interrupted": report.interrupted,
+            "notAudited": [{"target": t.target, "reason": t.reason} for t in report.not_audited],
             "ports": {"tcp": list(report.ports.tcp), "udp": list(report.ports.udp)},
             "hosts": [
                 {

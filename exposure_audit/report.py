@@ -84,12 +84,17 @@ class Report:
         return not self.hosts
 
     def run_notes(self) -> list[str]:
-        """Every run-level note a renderer must show, in one order for every format: nothing
-        audited (with each target's reason), interrupted, then the run's own notes."""
+        """Every run-level note a renderer must show, in one order and one wording for every
+        format: nothing audited, or (when some hosts were) the targets that were not, each
+        with its reason; interrupted; then the run's own notes (UDP skipped, stale accepted
+        risks, ...)."""
         notes = []
+        reasons = "; ".join(f"{t.target}: {t.reason}" for t in self.not_audited)
         if self.audited_nothing:
-            reasons = "; ".join(f"{t.target}: {t.reason}" for t in self.not_audited)
             notes.append("nothing was audited" + (f" ({reasons})" if reasons else ""))
+        elif reasons:
+            # A target left out must never read as a clean one: the grade does not cover it.
+            notes.append(f"not every target was audited ({reasons})")
         if self.interrupted:
             notes.append("the run was interrupted: what was found before is reported")
         return notes + list(self.notes)

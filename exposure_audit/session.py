@@ -311,7 +311,7 @@ def _run(
         recorder.drain()
     if interrupts.received is not None and not outcome.interrupted:
         outcome.interrupted, outcome.interrupted_in = True, "writing the history"
-    if outcome.interrupted:
+    if outcome.interrupted:  # every format says so (Report.run_notes), the history too
         report = dataclasses.replace(report, complete=False, interrupted=True)
     report, outcome.stale = apply_acceptances(report, options.accepted, options.today)
     if outcome.stale:

@@ -19,7 +19,7 @@ from exposure_audit.observations import (
     TlsCertificate,
 )
 from exposure_audit.ports import PortSet
-from exposure_audit.report import HostReport, Report, SkippedAddress
+from exposure_audit.report import HostReport, Report, SkippedAddress, unaudited_targets
 
 HOSTILE_TITLE = "\x1b[2J\x1b]0;pwned\x07<script>alert(1)</script>\u202e=cmd|' /C calc'!A0"
 
@@ -114,19 +114,22 @@ def sample_report() -> Report:
             Grade.D,
         ),
     )
+    names = (
+        NameResolution("nas.example.net", ("198.51.100.7",), (), ("syno.example.net",)),
+        NameResolution("gone.example.net", errors=("NXDOMAIN: the name does not exist",)),
+        NameResolution("home.myds.me", ("192.168.1.10",), synology_domain="myds.me"),
+    )
+    skipped = (SkippedAddress("192.168.1.10", "home.myds.me", "not a public address: private"),)
     return Report(
         tool_version="0.1.0",
         started_at=datetime(2026, 11, 27, 12, 0, tzinfo=UTC),
         finished_at=datetime(2026, 11, 27, 12, 1, 30, tzinfo=UTC),
         ports=PortSet((21, 22, 23, 80, 5000, 5001), (161,)),
         hosts=hosts,
-        names=(
-            NameResolution("nas.example.net", ("198.51.100.7",), (), ("syno.example.net",)),
-            NameResolution("gone.example.net", errors=("NXDOMAIN: the name does not exist",)),
-            NameResolution("home.myds.me", ("192.168.1.10",), synology_domain="myds.me"),
-        ),
-        skipped=(SkippedAddress("192.168.1.10", "home.myds.me", "not a public address: private"),),
+        names=names,
+        skipped=skipped,
         notes=("UDP ports 161 skipped: UDP scanning needs root",),
+        not_audited=unaudited_targets(names, skipped, (), {h.address for h in hosts}),
     )
 
 

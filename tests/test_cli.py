@@ -235,9 +235,12 @@ def test_a_name_resolving_to_a_private_address_is_skipped_and_the_run_goes_on(la
         "--format",
         "json",
     )
-    assert result.returncode == 0, result.stderr
+    # Every name skipped or gone: nothing was audited, which is no all-clear (exit 3).
+    assert result.returncode == 3, result.stderr
+    assert "nothing was audited: nas.example.net: 127.77.0.10 skipped" in result.stderr
     doc = json.loads(result.stdout)
     assert doc["hosts"] == []
+    assert [t["target"] for t in doc["not_audited"]] == ["nas.example.net", "gone.example.net"]
     assert doc["skipped"] == [
         {
             "address": "127.77.0.10",

@@ -22,9 +22,9 @@ from exposure_audit.rules import RULES
 
 from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
-ROOT = Path(__file__).parent.parent
 GOLDEN = Path(__file__).parent / "data" / "golden" / "report.sarif"
-SCHEMA = ROOT.parent / "shared" / "data" / "sarif-schema-2.1.0.json"
+# The OASIS SARIF 2.1.0 schema (errata01), as published at render_sarif.SARIF_SCHEMA.
+SCHEMA = Path(__file__).parent / "data" / "sarif" / "sarif-schema-2.1.0.json"
 
 
 @cache

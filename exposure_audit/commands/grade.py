@@ -13,7 +13,7 @@ from ..grade_import import grade_nmap_xml
 from ..ports import PortSet
 from ..probes.http import HttpProbeSettings
 from .formats import render_report
-from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit
+from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
 from .scan import parse_severity, progress_for
 from .upnp import read_inventory
 
@@ -54,7 +54,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print("exposure-audit: interrupted", flush=True)
         return EXIT_RUN
     code = emit(render_report(report, args.format), args.output)
-    if code != EXIT_OK or not report.complete:
+    nothing = say_nothing_audited(report)  # an nmap run with no host grades nothing
+    if code != EXIT_OK or not report.complete or nothing:
         return EXIT_RUN
     worst = report.worst_severity()
     return (

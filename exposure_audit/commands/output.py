@@ -1,5 +1,6 @@
 """Writing what a command produced: to stdout, or atomically to a file (falling back to stdout
-with an error when the file cannot be written), and the exit codes every command shares."""
+with an error when the file cannot be written), the exit codes every command shares, and the
+stderr line of a run that audited nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["EXIT_FINDINGS", "EXIT_OK", "EXIT_RUN", "EXIT_USAGE", "emit", "write_atomically"]
+from ..report import Report
+from ..text import printable
+
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_OK",
+    "EXIT_RUN",
+    "EXIT_USAGE",
+    "emit",
+    "say_nothing_audited",
+    "write_atomically",
+]
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_RUN = 0, 1, 2, 3
 
@@ -47,3 +59,17 @@ def emit(text: str, output: str | None, what: str = "report") -> int:
         sys.stdout.write(text)
         return EXIT_RUN
     return EXIT_OK
+
+
+def say_nothing_audited(report: Report) -> bool:
+    """When ``report`` audited no host: say so on stderr with each target's reason
+    (``exposure-audit: nothing was audited: gone.example.net: NXDOMAIN: ...; 198.51.100.7:
+    excluded``) and return True (the command exits EXIT_RUN: an empty report is no all-clear).
+    False, and nothing printed, when a host was audited."""
+    if not report.audited_nothing:
+        return False
+    reasons = "; ".join(f"{t.target}: {t.reason}" for t in report.not_audited)
+    # printable: resolver errors and target text may carry terminal escapes
+    text = printable("nothing was audited" + (f": {reasons}" if reasons else ""), 4000)
+    print(f"exposure-audit: {text}", file=sys.stderr)
+    return True

@@ -54,7 +54,7 @@ from ..targets import (
 from ..text import printable
 from ..timing import DiscoveryPolicy, discovery_policy
 from .formats import render_report, trend_of
-from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit
+from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
 from .upnp import read_inventory
 
 __all__ = ["cmd_demo", "cmd_scan", "parse_severity", "progress_for"]
@@ -458,8 +458,11 @@ def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
 
 
 def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effective) -> int:
+    """Write the report, say on stderr what went wrong, and give the exit code: 3 when the run
+    was interrupted, could not finish or be written or stored, or audited no host at all."""
     code = emit(_render(outcome, args), args.output)
     report = outcome.report
+    nothing = say_nothing_audited(report)
     for error in [*outcome.store_errors, *outcome.compare_errors]:
         print(f"exposure-audit: history: {error}", file=sys.stderr)
     for delivery in outcome.deliveries:
@@ -482,7 +485,7 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
             file=sys.stderr,
         )
         return EXIT_RUN
-    if code != EXIT_OK or not report.complete or outcome.store_errors:
+    if code != EXIT_OK or not report.complete or outcome.store_errors or nothing:
         # A run the history could not take in full ends with 3 as well: the report has it.
         for error in report.errors:
             # printable: nmap's stderr and target text may carry terminal escapes
@@ -543,7 +546,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         code = emit(render_report(outcome.report, args.format), args.output)
     finally:
         lab.stop()
-    if outcome.interrupted or code != EXIT_OK:
+    nothing = say_nothing_audited(outcome.report)
+    if outcome.interrupted or code != EXIT_OK or nothing:
         return EXIT_RUN
     # The demo lab is vulnerable on purpose: the demo succeeds when the audit ran.
     return EXIT_OK

@@ -121,6 +121,7 @@ def test_while_resolving_names(
             scan, signum, tmp_path, "the scan", stored="incomplete (interrupted)"
         )
     assert report["complete"] is False and report["hosts"] == []
+    assert report["interrupted"] is True  # so every format says "interrupted"
     assert stored["complete"] is False
 
 
