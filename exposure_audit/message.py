@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .diff import FindingChange, ReportDiff, ServiceKey
+from .diff import CoverageShortfall, FindingChange, ReportDiff, ServiceKey
 from .findings import Finding, Severity
 from .report import Report
 from .text import printable
@@ -28,7 +28,8 @@ SCHEMA = "exposure-audit-notification/1"
 
 NOTIFY_POLICIES = ("always", "change", "new")
 """``always``: after every run. ``change``: when the diff has changes (and on a first run).
-``new``: when a new or worsened counting finding reaches the minimum severity."""
+``new``: when a new or worsened counting finding reaches the minimum severity. Whatever the
+policy, a run that covered nothing or fewer hosts than its baseline is notified."""
 
 _Describe = Callable[[FindingChange], list[str]]
 
@@ -53,40 +54,54 @@ class Message:
 
 
 def should_notify(
-    policy: str, diff: ReportDiff | None, report: Report, min_severity: Severity
+    policy: str,
+    diff: ReportDiff | None,
+    report: Report,
+    min_severity: Severity,
+    shortfall: CoverageShortfall | None = None,
 ) -> bool:
     """Whether a run with this ``diff`` against the previous run (None: first run) calls for a
     notification under ``policy`` (one of :data:`NOTIFY_POLICIES`).
 
-    Under ``new`` a finding counts when it is new or its severity went up
+    A run with a coverage ``shortfall`` (it audited nothing, or fewer hosts than its baseline)
+    is always notified: a weekly job whose name stopped resolving must not stay quiet. Under
+    ``new`` a finding counts when it is new or its severity went up
     (:meth:`ReportDiff.worsened`, the rule ``--fail-on-new`` uses too), it reaches
     ``min_severity`` and it is not under a live acceptance; on a first run every finding is new.
-    Raises ``ValueError`` for an unknown policy.
+    Raises ``ValueError`` for an unknown policy (shortfall or not).
     """
-    if policy == "always":
+    if policy not in NOTIFY_POLICIES:
+        choices = ", ".join(NOTIFY_POLICIES)
+        raise ValueError(f"unknown notification policy {policy!r} (choose from {choices})")
+    if shortfall is not None or policy == "always":
         return True
     if policy == "change":
         return diff is None or diff.has_changes
-    if policy == "new":
-        if diff is None:
-            candidates: Iterable[Finding] = report.findings()
-        else:
-            candidates = (c.after for c in diff.worsened() if c.after is not None)
-        return any(f.counts and f.severity >= min_severity for f in candidates)
-    choices = ", ".join(NOTIFY_POLICIES)
-    raise ValueError(f"unknown notification policy {policy!r} (choose from {choices})")
+    # policy == "new"
+    if diff is None:
+        candidates: Iterable[Finding] = report.findings()
+    else:
+        candidates = (c.after for c in diff.worsened() if c.after is not None)
+    return any(f.counts and f.severity >= min_severity for f in candidates)
 
 
-def compose(report: Report, diff: ReportDiff | None) -> Message:
+def compose(
+    report: Report, diff: ReportDiff | None, shortfall: CoverageShortfall | None = None
+) -> Message:
     """The notification for ``report``, compared with the previous run by ``diff`` (None when
-    there was no previous run: every finding of the report is then listed as new)."""
+    there was no previous run: every finding of the report is then listed as new).
+
+    ``shortfall``: the run audited nothing or fewer hosts than its baseline; the subject says
+    so first, the text opens with :meth:`CoverageShortfall.describe` (each target's reason,
+    the addresses not audited) and the payload carries it under ``coverage``. Findings the run
+    did not re-check are listed apart from resolved ones, with why."""
     new, resolved, changed = _sections(report, diff)
-    subject = _subject(report, diff, new, resolved, changed)
-    text = _text(report, diff, new, resolved, changed)
+    subject = _subject(report, diff, new, resolved, changed, shortfall)
+    text = _text(report, diff, new, resolved, changed, shortfall)
     return Message(
         subject=subject,
         text=text,
-        payload=_payload(report, diff, new, resolved, changed),
+        payload=_payload(report, diff, new, resolved, changed, shortfall),
         slack={"text": _slack_escape(f"{subject}\n\n{text}")},
     )
 
@@ -111,8 +126,12 @@ def _subject(
     new: Sequence[FindingChange],
     resolved: Sequence[FindingChange],
     changed: Sequence[FindingChange],
+    shortfall: CoverageShortfall | None,
 ) -> str:
     grade = f"grade {report.grade.value}"
+    # No target-supplied text here: the reasons (names) are in the body only.
+    if shortfall is not None and shortfall.nothing:
+        return f"exposure-audit: {grade}: audit covered nothing"
     if diff is None:
         summary = f"{_plural(len(new), 'finding')} (first run)"
     else:
@@ -122,9 +141,14 @@ def _subject(
             f"{len(new)} new" if new else "",
             f"{len(resolved)} resolved" if resolved else "",
             f"{len(changed)} changed" if changed else "",
+            f"{len(diff.not_rechecked)} not re-checked" if diff.not_rechecked else "",
         ]
         summary = ", ".join(p for p in parts if p) or (
             "changes in hosts or services" if diff.has_changes else "no change"
+        )
+    if shortfall is not None:
+        summary = (
+            f"audit covered fewer hosts ({shortfall.audited} of {shortfall.expected}); {summary}"
         )
     tail = ", INCOMPLETE run" if _incomplete(report) else ""
     return f"exposure-audit: {grade}: {summary}{tail}"
@@ -139,12 +163,22 @@ def _text(
     new: Sequence[FindingChange],
     resolved: Sequence[FindingChange],
     changed: Sequence[FindingChange],
+    shortfall: CoverageShortfall | None,
 ) -> str:
     lines = [_run_line(report, diff), ""]
+    if shortfall is not None:
+        lines.append(printable(shortfall.describe()))
+        lines.append("This run is not used as the baseline of later comparisons.")
+        lines.append("")
     grade = f"Grade: {report.grade.value}"
     if diff is not None and diff.old_grade != report.grade:
         grade += f" (was {diff.old_grade.value})"
     lines.append(grade)
+    if diff is not None and diff.not_rechecked:
+        lines.append(
+            f"  The grade covers only what this run looked at: "
+            f"{_plural(len(diff.not_rechecked), 'earlier finding')} not re-checked."
+        )
     lines.append("Findings: " + _counts_line(report))
     lines.extend(_completeness_lines(report))
     lines.append("")
@@ -157,12 +191,17 @@ def _text(
         lines.extend(_section("New ({n}):", new, _describe_new))
         lines.extend(_section("Changed ({n}):", changed, _describe_changed))
         lines.extend(_section("Resolved ({n}):", resolved, _describe_resolved))
-        if diff.not_confirmed:
-            note = (
-                "Not confirmed ({n}): the host could not be fully tested this time; "
-                "not counted as resolved:"
-            )
-            lines.extend(_section(note, diff.not_confirmed, _describe_resolved))
+        rechecked = (
+            "Not re-checked ({n}): this run did not look at these (host not audited or "
+            "incomplete, port not scanned or not probed, service not identified); "
+            "not counted as resolved:"
+        )
+        lines.extend(_section(rechecked, diff.not_rechecked, _describe_unresolved))
+        confirmed = (
+            "Not confirmed ({n}): this run looked but got no clear answer (port filtered, "
+            "probe timed out or failed); not counted as resolved:"
+        )
+        lines.extend(_section(confirmed, diff.not_confirmed, _describe_unresolved))
         lines.extend(_host_lines(diff))
         lines.append(f"Unchanged: {_plural(len(diff.unchanged), 'finding')}.")
         if not diff.has_changes:
@@ -243,6 +282,14 @@ def _describe_resolved(change: FindingChange) -> list[str]:
     return [f"  - {_headline(change, finding)}"]
 
 
+def _describe_unresolved(change: FindingChange) -> list[str]:
+    """A finding not resolved: its headline as last seen, and why it was not."""
+    lines = _describe_resolved(change)
+    if change.changes:
+        lines.append("    Why: " + "; ".join(printable(c) for c in change.changes))
+    return lines
+
+
 def _headline(change: FindingChange, finding: Finding) -> str:
     text = (
         f"{finding.severity.label.upper()} {printable(change.rule)} "
@@ -303,6 +350,7 @@ def _payload(
     new: Sequence[FindingChange],
     resolved: Sequence[FindingChange],
     changed: Sequence[FindingChange],
+    shortfall: CoverageShortfall | None,
 ) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
@@ -321,7 +369,9 @@ def _payload(
         "new": [_entry(c, c.after) for c in new],
         "resolved": [_entry(c, c.before) for c in resolved],
         "changed": [_entry(c, c.after) for c in changed],
-        "not_confirmed": [] if diff is None else [_entry(c, c.before) for c in diff.not_confirmed],
+        "not_confirmed": [] if diff is None else [_unresolved(c) for c in diff.not_confirmed],
+        "not_rechecked": [] if diff is None else [_unresolved(c) for c in diff.not_rechecked],
+        "coverage": _coverage(shortfall),
         "unchanged": 0 if diff is None else len(diff.unchanged),
         "hosts_appeared": [] if diff is None else [printable(h) for h in diff.hosts_appeared],
         "hosts_vanished": [] if diff is None else [printable(h) for h in diff.hosts_vanished],
@@ -366,6 +416,29 @@ def _entry(change: FindingChange, preferred: Finding | None) -> dict[str, Any]:
         entry["severity_before"] = change.before.severity.label
         entry["changes"] = [printable(c) for c in change.changes]
     return entry
+
+
+def _unresolved(change: FindingChange) -> dict[str, Any]:
+    """A not re-checked or not confirmed entry: the finding as last seen, and why."""
+    return {**_entry(change, change.before), "reasons": [printable(c) for c in change.changes]}
+
+
+def _coverage(shortfall: CoverageShortfall | None) -> dict[str, Any] | None:
+    """``coverage``: null when the run covered its baseline's hosts, else what fell short."""
+    if shortfall is None:
+        return None
+    return {
+        "covered": "nothing" if shortfall.nothing else "fewer_hosts",
+        "text": printable(shortfall.describe()),
+        "hosts": shortfall.audited,
+        "baseline_run": shortfall.baseline_run,
+        "baseline_hosts": shortfall.expected,
+        "missing": [printable(a) for a in shortfall.missing],
+        "not_audited": [
+            {"target": printable(t.target), "reason": printable(t.reason)}
+            for t in shortfall.not_audited
+        ],
+    }
 
 
 def _service_dicts(services: Sequence[ServiceKey]) -> list[dict[str, Any]]:

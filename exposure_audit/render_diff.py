@@ -34,17 +34,23 @@ __all__ = [
 
 DIFF_SCHEMA = "exposure-audit-diff/1"
 
-_SECTIONS = ("new", "resolved", "changed", "not_confirmed")
+_SECTIONS = ("new", "resolved", "changed", "not_rechecked", "not_confirmed")
 _TITLES = {
     "new": "New",
     "resolved": "Resolved",
     "changed": "Changed",
+    "not_rechecked": "Not re-checked",
     "not_confirmed": "Not confirmed",
 }
-_NOT_CONFIRMED_NOTE = (
-    "not resolved: the new run could not test these (host incomplete, port filtered, "
-    "probe timed out)"
-)
+_NOTES = {
+    "not_rechecked": (
+        "not resolved: the new run did not look at these (host not audited or incomplete, port "
+        "not scanned or not probed, service not identified)"
+    ),
+    "not_confirmed": (
+        "not resolved: the new run could not test these (port filtered, probe timed out or failed)"
+    ),
+}
 
 
 def _shown(change: FindingChange) -> Finding:
@@ -60,6 +66,7 @@ def _entries(diff: ReportDiff, section: str) -> tuple[FindingChange, ...]:
         "changed": diff.changed,
         "unchanged": diff.unchanged,
         "not_confirmed": diff.not_confirmed,
+        "not_rechecked": diff.not_rechecked,
     }[section]
 
 
@@ -101,12 +108,13 @@ def _service_dict(key: ServiceKey) -> dict[str, Any]:
 def diff_to_dict(diff: ReportDiff) -> dict[str, Any]:
     """The versioned JSON document (``"schema": "exposure-audit-diff/1"``).
 
-    Top-level lists ``new``, ``resolved``, ``changed``, ``unchanged`` and ``not_confirmed``
-    hold one object per finding id (``id``, ``rule``, ``address``, ``port``, ``protocol``,
-    ``severity``, ``title``, ``changes``, ``before``, ``after``: the report's finding objects,
-    null on the side where the finding is absent). ``services_changed`` (present only when not
-    empty: runs audited from vantages) lists open services whose per-vantage reachability
-    changed, with ``reachable_from_before``, ``reachable_from_after`` and ``untested_from``.
+    Top-level lists ``new``, ``resolved``, ``changed``, ``unchanged``, ``not_rechecked`` and
+    ``not_confirmed`` hold one object per finding id (``id``, ``rule``, ``address``, ``port``,
+    ``protocol``, ``severity``, ``title``, ``changes``, ``before``, ``after``: the report's
+    finding objects, null on the side where the finding is absent). ``services_changed``
+    (present only when not empty: runs audited from vantages) lists open services whose
+    per-vantage reachability changed, with ``reachable_from_before``, ``reachable_from_after``
+    and ``untested_from``.
     """
     doc: dict[str, Any] = {
         "schema": DIFF_SCHEMA,
@@ -116,7 +124,7 @@ def diff_to_dict(diff: ReportDiff) -> dict[str, Any]:
         "new_grade": diff.new_grade.value,
         "has_changes": diff.has_changes,
     }
-    for section in ("new", "resolved", "changed", "unchanged", "not_confirmed"):
+    for section in ("new", "resolved", "changed", "unchanged", "not_rechecked", "not_confirmed"):
         doc[section] = [_change_dict(c) for c in _entries(diff, section)]
     doc["hosts_appeared"] = list(diff.hosts_appeared)
     doc["hosts_vanished"] = list(diff.hosts_vanished)
@@ -180,8 +188,8 @@ def render_diff_table(diff: ReportDiff) -> str:
             continue
         lines.append("")
         lines.append(f"{_TITLES[section].upper()} ({len(entries)})")
-        if section == "not_confirmed":
-            lines.append(f"   {_NOT_CONFIRMED_NOTE}")
+        if section in _NOTES:
+            lines.append(f"   {_NOTES[section]}")
         rows = [
             [
                 _shown(c).severity.label.upper() + _acceptance_mark(_shown(c)),
@@ -238,8 +246,9 @@ def _md_item(change: FindingChange, section: str) -> str:
 
 def render_diff_markdown(diff: ReportDiff) -> str:
     """A compact Markdown summary for a ticket or a chat: headline with the grades, then the
-    New, Resolved, Changed and Not confirmed sections (rule id, address:port, severity, title;
-    remediation for new findings), then hosts and services that appeared or vanished."""
+    New, Resolved, Changed, Not re-checked and Not confirmed sections (rule id, address:port,
+    severity, title; remediation for new findings; why for the last two), then hosts and
+    services that appeared or vanished."""
     lines = [
         f"**exposure-audit**: grade {diff.old_grade.value} -> {diff.new_grade.value} "
         f"({_runs(diff)})",
@@ -251,8 +260,9 @@ def render_diff_markdown(diff: ReportDiff) -> str:
         if not entries:
             continue
         lines.extend(["", f"### {_TITLES[section]} ({len(entries)})", ""])
-        if section == "not_confirmed":
-            lines.extend([f"_{_NOT_CONFIRMED_NOTE[0].upper()}{_NOT_CONFIRMED_NOTE[1:]}._", ""])
+        if section in _NOTES:
+            note = _NOTES[section]
+            lines.extend([f"_{note[0].upper()}{note[1:]}._", ""])
         lines.extend(_md_item(c, section) for c in entries)
     moved = _service_lines(diff)
     reach = _reachability_lines(diff)

@@ -411,6 +411,7 @@ _DIFF_SECTIONS = (
     ("new", "New"),
     ("resolved", "Resolved"),
     ("changed", "Changed"),
+    ("not_rechecked", "Not re-checked"),
     ("not_confirmed", "Not confirmed"),
 )
 
@@ -438,6 +439,7 @@ def _diff_view(diff: ReportDiff) -> dict[str, Any]:
         "new": diff.new,
         "resolved": diff.resolved,
         "changed": diff.changed,
+        "not_rechecked": diff.not_rechecked,
         "not_confirmed": diff.not_confirmed,
     }
     moved = [("host appeared", a) for a in diff.hosts_appeared]

@@ -3,8 +3,12 @@
 What a scheduled audit needs around one :class:`~exposure_audit.audit.Auditor` run. Every
 finished host goes into the history store as it completes (an interrupted run keeps it and is
 marked incomplete); accepted risks are applied before the run is stored; the diff compares with
-the latest complete run before this one; notifications go out when the policy says the run has
-something to say, and a failing one never loses the run.
+the baseline, the latest complete run before this one that covered what it was asked to, and
+the findings that run did not re-check (carried in the history: see :mod:`exposure_audit.diff`);
+the run is stored with the findings it in turn did not re-check, and with its coverage: a run
+that audited nothing, or fewer hosts than a baseline with the same targets, is stored as such,
+never becomes a baseline, and is notified whatever the policy. Notifications go out when the
+policy says the run has something to say, and a failing one never loses the run.
 
 Faults and signals (``docs/security.md``): a history store that cannot be opened or take the
 run (damaged, locked past the busy timeout, on a full disk) stops the session before anything
@@ -33,7 +37,7 @@ from typing import Any, TypeVar
 from . import __version__
 from .accept import AcceptedRisk, apply_acceptances
 from .audit import AuditRun
-from .diff import ReportDiff, diff_reports
+from .diff import CarriedFinding, CoverageShortfall, ReportDiff, coverage_shortfall, diff_reports
 from .errors import RunError, UsageError
 from .findings import Severity
 from .message import compose, should_notify
@@ -89,17 +93,19 @@ class SessionOptions:
 @dataclass
 class SessionOutcome:
     """What the session did. ``previous_run`` is the run the diff compares with (None on the
-    first run); ``store_errors`` are history problems that did not stop the scan (this run is
-    then not, or not wholly, in the history); ``compare_errors`` are problems reading the run
-    to compare with. ``interrupted`` names the phase a SIGINT or SIGTERM stopped in
-    (``interrupted_in``: "the scan", "writing the history", "notifications") and the signal
-    (``signal``)."""
+    first run); ``shortfall`` says the run audited nothing or fewer hosts than that run (it is
+    then stored as such and never becomes a baseline); ``store_errors`` are history problems
+    that did not stop the scan (this run is then not, or not wholly, in the history);
+    ``compare_errors`` are problems reading the run to compare with. ``interrupted`` names the
+    phase a SIGINT or SIGTERM stopped in (``interrupted_in``: "the scan", "writing the
+    history", "notifications") and the signal (``signal``)."""
 
     report: Report
     interrupted: bool = False
     run_id: int | None = None
     previous_run: int | None = None
     diff: ReportDiff | None = None
+    shortfall: CoverageShortfall | None = None
     stale: list[AcceptedRisk] = field(default_factory=list)
     deliveries: list[DeliveryResult] = field(default_factory=list)
     store_errors: list[str] = field(default_factory=list)
@@ -320,6 +326,9 @@ def _run(
         )
         report = dataclasses.replace(report, notes=report.notes + notes)
     outcome.report = report
+    # A run the user stopped is compared with nothing: it is stored as interrupted, never a
+    # baseline, and not notified.
+    diff = None if outcome.interrupted else _compare(options, store, outcome)
     if store is not None and outcome.run_id is not None:
         try:
             store.finish_run(
@@ -328,6 +337,8 @@ def _run(
                 complete=report.complete and not outcome.interrupted,
                 duration=time.monotonic() - started,
                 interrupted=outcome.interrupted,
+                carried=diff.carried if diff is not None else (),
+                shortfall=outcome.shortfall,
             )
         except StoreError as exc:
             outcome.store_errors.append(f"{exc}; this run is not stored in full")
@@ -335,7 +346,7 @@ def _run(
         outcome.interrupted, outcome.interrupted_in = True, "writing the history"
     if not outcome.interrupted:
         try:
-            _compare_and_notify(options, store, outcome, interrupts)
+            _notify_run(options, outcome, diff, interrupts)
         except (KeyboardInterrupt, asyncio.CancelledError):
             # The run is stored; what was not sent yet is not sent.
             outcome.interrupted, outcome.interrupted_in = True, "notifications"
@@ -345,25 +356,58 @@ def _run(
     return outcome
 
 
-def _compare_and_notify(
+def _compare(
+    options: SessionOptions, store: HistoryStore | None, outcome: SessionOutcome
+) -> ReportDiff | None:
+    """The diff of ``outcome.report`` against the baseline (``outcome.previous_run``) and the
+    findings the baseline carried, and ``outcome.shortfall``. Problems reading the baseline go
+    to ``compare_errors``: the run is then compared with nothing (and only "audited nothing"
+    is judged). A baseline asked to audit other targets is not counted against: a narrower
+    scope chosen on purpose is not a shortfall."""
+    report = outcome.report
+    previous = outcome.previous_run
+    old: Report | None = None
+    carried: tuple[CarriedFinding, ...] = ()
+    same_targets = False
+    if store is not None and previous is not None:
+        try:
+            old = store.report(previous)
+            summary = store.summary(previous)
+        except (StoreError, ValueError) as exc:
+            outcome.compare_errors.append(f"run {previous} cannot be compared: {exc}")
+        else:
+            same_targets = sorted(summary.targets) == sorted(options.targets)
+            try:
+                carried = store.carried(previous)
+            except StoreError as exc:
+                outcome.compare_errors.append(
+                    f"{exc}; the findings run {previous} did not re-check are not carried"
+                )
+    outcome.shortfall = coverage_shortfall(
+        report, old if same_targets else None, baseline_run=previous
+    )
+    if old is None:
+        return None
+    return diff_reports(old, report, old_run=previous, new_run=outcome.run_id, carried=carried)
+
+
+def _notify_run(
     options: SessionOptions,
-    store: HistoryStore | None,
     outcome: SessionOutcome,
+    diff: ReportDiff | None,
     interrupts: Interrupts,
 ) -> None:
-    report = outcome.report
     wants_diff = options.compare or options.need_diff or options.notify is not None
-    if wants_diff and store is not None and outcome.previous_run is not None:
-        try:
-            old = store.report(outcome.previous_run)
-        except (StoreError, ValueError) as exc:
-            outcome.compare_errors.append(f"run {outcome.previous_run} cannot be compared: {exc}")
-        else:
-            outcome.diff = diff_reports(
-                old, report, old_run=outcome.previous_run, new_run=outcome.run_id
-            )
+    outcome.diff = diff if wants_diff else None
     if options.notify is not None:
-        _notify(options.notify, report, outcome.diff, interrupts, outcome.deliveries)
+        _notify(
+            options.notify,
+            outcome.report,
+            outcome.diff,
+            outcome.shortfall,
+            interrupts,
+            outcome.deliveries,
+        )
 
 
 class _HostRecorder:
@@ -415,14 +459,16 @@ def _notify(
     plan: NotifyPlan,
     report: Report,
     diff: ReportDiff | None,
+    shortfall: CoverageShortfall | None,
     interrupts: Interrupts,
     results: list[DeliveryResult],
 ) -> None:
-    """Send what the policy asks for, appending each result to ``results`` as it comes (an
-    interruption keeps the ones already sent)."""
-    if not should_notify(plan.when, diff, report, plan.min_severity):
+    """Send what the policy asks for (and, whatever it says, a coverage ``shortfall``),
+    appending each result to ``results`` as it comes (an interruption keeps the ones already
+    sent)."""
+    if not should_notify(plan.when, diff, report, plan.min_severity, shortfall):
         return
-    message = compose(report, diff)
+    message = compose(report, diff, shortfall)
     if plan.webhook is not None:
         webhook = plan.webhook
 

@@ -5,7 +5,9 @@ A run is written in short transactions, each committed on its own::
     start_run   -> one row in ``runs``, status "running", complete=0, the writer's pid
     record_host -> one row in ``run_hosts`` per finished host (its ``to_dict`` JSON)
     finish_run  -> the whole ``to_dict`` document, grade, counts, errors; status "complete" or
-                   "incomplete"; the per-host rows are dropped (the document holds them)
+                   "incomplete"; its coverage ("full", or "nothing"/"fewer_hosts": such a run
+                   is never a baseline); the findings it carries (not re-checked, see
+                   ``diff``); the per-host rows are dropped (the document holds them)
 
 so a run killed half way keeps every host it finished, and a run whose writer died is marked
 "interrupted" (listed as "incomplete (interrupted)") the next time a store is opened
@@ -48,16 +50,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .diff import CarriedFinding, CoverageShortfall
 from .errors import RunError
 from .grading import Grade, grade_run
+from .observations import AddressFamily, HostObservation
 from .ports import PortSet
-from .render import to_dict
-from .report import Report
+from .render import host_dict, to_dict
+from .report import HostReport, Report
 from .serialize import host_from_dict, report_from_dict
 
 __all__ = [
     "SCHEMA_VERSION",
     "HistoryStore",
+    "RunCoverage",
     "RunStatus",
     "RunSummary",
     "StoreError",
@@ -121,6 +126,14 @@ _MIGRATIONS: list[tuple[str, ...]] = [
         )
         """,
     ),
+    (
+        # A run that audited nothing, or fewer hosts than its baseline, is never a baseline.
+        "ALTER TABLE runs ADD COLUMN coverage TEXT NOT NULL DEFAULT 'full'"
+        " CHECK (coverage IN ('full', 'fewer_hosts', 'nothing'))",
+        "ALTER TABLE runs ADD COLUMN coverage_note TEXT NOT NULL DEFAULT ''",
+        # JSON list: the findings the run did not re-check, as last seen (diff.CarriedFinding).
+        "ALTER TABLE runs ADD COLUMN carried TEXT NOT NULL DEFAULT '[]'",
+    ),
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -130,6 +143,15 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 class StoreError(RunError):
     """The history store cannot be opened, read or written: busy beyond the timeout, corrupt,
     from a newer version, not a history store at all, or a run that does not exist."""
+
+
+class RunCoverage(StrEnum):
+    """How much of what it was asked to audit a run covered. Only a ``FULL`` run becomes the
+    baseline of later diffs (``latest``, ``previous``)."""
+
+    FULL = "full"  # as many hosts as its baseline (or no baseline), at least one
+    FEWER_HOSTS = "fewer_hosts"  # fewer hosts than the baseline it was compared with
+    NOTHING = "nothing"  # no host audited at all
 
 
 class RunStatus(StrEnum):
@@ -157,13 +179,20 @@ class RunSummary:
     host_count: int
     command: str = ""
     targets: tuple[str, ...] = ()
+    coverage: RunCoverage = RunCoverage.FULL
+    coverage_note: str = ""
 
     @property
     def state(self) -> str:
         """The status in words: ``complete``, ``incomplete``, ``incomplete (interrupted)`` or
-        ``running``."""
+        ``running``, followed by ``(covered nothing)`` or ``(covered fewer hosts)`` for a run
+        that fell short (never a baseline)."""
         if self.status is RunStatus.INTERRUPTED:
             return "incomplete (interrupted)"
+        if self.coverage is RunCoverage.NOTHING:
+            return f"{self.status.value} (covered nothing)"
+        if self.coverage is RunCoverage.FEWER_HOSTS:
+            return f"{self.status.value} (covered fewer hosts)"
         return self.status.value
 
 
@@ -334,12 +363,20 @@ class HistoryStore:
         complete: bool,
         duration: float,
         interrupted: bool = False,
+        carried: Sequence[CarriedFinding] = (),
+        shortfall: CoverageShortfall | None = None,
     ) -> None:
         """Store the run's whole report document (``to_dict(report)``) and close the run, in
         one transaction: status "complete" or "incomplete" ("interrupted" when
         ``interrupted``: the user stopped it, and it is listed as a killed run is), its grade
         and counts (from the document's summary), host count, run-level errors and
         ``duration`` in seconds.
+
+        ``carried``: the findings this run did not re-check (its diff's
+        :attr:`~exposure_audit.diff.ReportDiff.carried`), read back by :meth:`carried` for the
+        next diff. ``shortfall``: the run audited nothing or fewer hosts than its baseline;
+        it is stored with that coverage (and :meth:`~CoverageShortfall.describe` as its note)
+        and :meth:`latest_complete` never returns it.
 
         The document is checked with :func:`~exposure_audit.serialize.report_from_dict`
         (``ValueError`` naming the bad field; also when both ``complete`` and ``interrupted``).
@@ -357,6 +394,15 @@ class HistoryStore:
             else RunStatus.INCOMPLETE
         )
         document = _json(report_doc)
+        coverage = (
+            RunCoverage.FULL
+            if shortfall is None
+            else RunCoverage.NOTHING
+            if shortfall.nothing
+            else RunCoverage.FEWER_HOSTS
+        )
+        note = "" if shortfall is None else shortfall.describe()
+        carried_doc = _json([_carried_dict(c) for c in carried])
         with self._write() as db:
             self._require_status(
                 db, run_id, (RunStatus.RUNNING, RunStatus.INTERRUPTED), "finish it"
@@ -364,7 +410,8 @@ class HistoryStore:
             db.execute(
                 "UPDATE runs SET status = ?, complete = ?, finished_at = ?, grade = ?,"
                 " n_critical = ?, n_high = ?, n_medium = ?, n_low = ?, n_info = ?,"
-                " host_count = ?, duration = ?, errors = ?, document = ? WHERE id = ?",
+                " host_count = ?, duration = ?, errors = ?, document = ?, coverage = ?,"
+                " coverage_note = ?, carried = ? WHERE id = ?",
                 (
                     status.value,
                     int(complete),
@@ -375,6 +422,9 @@ class HistoryStore:
                     float(duration),
                     _json(list(report.errors)),
                     document,
+                    coverage.value,
+                    note,
+                    carried_doc,
                     run_id,
                 ),
             )
@@ -415,13 +465,43 @@ class HistoryStore:
             raise ValueError(f"limit must be 0 or more, not {limit}")
         with self._read() as db:
             rows = db.execute(
-                "SELECT id, started_at, finished_at, grade, n_critical, n_high, n_medium, n_low,"
-                " n_info, complete, status,"
-                " tool_version, duration, host_count, command, targets, document IS NULL"
-                " FROM runs ORDER BY started_at DESC, id DESC LIMIT ?",
+                # _SUMMARY_COLUMNS is a constant: no outside text reaches the statement.
+                f"SELECT {_SUMMARY_COLUMNS} FROM runs"  # noqa: S608
+                " ORDER BY started_at DESC, id DESC LIMIT ?",
                 (-1 if limit is None else limit,),
             ).fetchall()
             return [self._summary(db, row) for row in rows]
+
+    def summary(self, run_id: int) -> RunSummary:
+        """One run's line of the history (as :meth:`runs` gives it); :class:`StoreError` for
+        an unknown run."""
+        with self._read() as db:
+            row = db.execute(
+                f"SELECT {_SUMMARY_COLUMNS} FROM runs WHERE id = ?",  # noqa: S608 - as in runs()
+                (run_id,),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id} in history store {self._path}")
+            return self._summary(db, row)
+
+    def carried(self, run_id: int) -> tuple[CarriedFinding, ...]:
+        """The findings run ``run_id`` did not re-check, as :meth:`finish_run` stored them
+        (empty for a run that has none, has not finished, or was stored before they were
+        kept). Raises :class:`StoreError` for an unknown run or an unreadable entry."""
+        with self._read() as db:
+            row = db.execute("SELECT carried FROM runs WHERE id = ?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id} in history store {self._path}")
+        try:
+            entries = json.loads(row[0])
+            if not isinstance(entries, list):
+                raise ValueError("carried: not a list")
+            return tuple(_carried_from_dict(e, f"carried[{i}]") for i, e in enumerate(entries))
+        except ValueError as exc:
+            raise StoreError(
+                f"run {run_id} in history store {self._path}: its not re-checked findings"
+                f" cannot be read: {exc}"
+            ) from exc
 
     def report_doc(self, run_id: int) -> dict[str, Any]:
         """The run's report document, as ``render.to_dict`` made it.
@@ -461,12 +541,14 @@ class HistoryStore:
             ) from exc
 
     def latest_complete(self, n: int = 2) -> list[int]:
-        """The ids of the ``n`` newest complete runs, newest first (fewer when there are not
-        that many)."""
+        """The ids of the ``n`` newest complete runs that covered what they were asked to
+        (coverage "full": not a run that audited nothing or fewer hosts than its baseline),
+        newest first (fewer when there are not that many). These are the diff's baselines."""
         with self._read() as db:
             rows = db.execute(
-                "SELECT id FROM runs WHERE status = ? ORDER BY started_at DESC, id DESC LIMIT ?",
-                (RunStatus.COMPLETE.value, max(n, 0)),
+                "SELECT id FROM runs WHERE status = ? AND coverage = ?"
+                " ORDER BY started_at DESC, id DESC LIMIT ?",
+                (RunStatus.COMPLETE.value, RunCoverage.FULL.value, max(n, 0)),
             ).fetchall()
         return [int(r[0]) for r in rows]
 
@@ -660,10 +742,20 @@ class HistoryStore:
             raise StoreError(f"run {run_id} is {state}: cannot {doing}")
 
     def _summary(self, db: sqlite3.Connection, row: Sequence[Any]) -> RunSummary:
+        """A :class:`RunSummary` from a row of :data:`_SUMMARY_COLUMNS`."""
         (run_id, started_at, finished_at, grade, *counts) = row[: 4 + len(_LABELS)]
-        (complete, status, tool_version, duration, host_count, command, targets, unfinished) = row[
-            4 + len(_LABELS) :
-        ]
+        (
+            complete,
+            status,
+            tool_version,
+            duration,
+            host_count,
+            command,
+            targets,
+            unfinished,
+            coverage,
+            coverage_note,
+        ) = row[4 + len(_LABELS) :]
         count_map = dict(zip(_LABELS, (int(c) for c in counts), strict=True))
         if unfinished:
             host_count, count_map, grade = self._recorded_totals(db, run_id)
@@ -680,6 +772,8 @@ class HistoryStore:
             host_count=host_count,
             command=command,
             targets=tuple(json.loads(targets)),
+            coverage=RunCoverage(coverage),
+            coverage_note=coverage_note,
         )
 
     def _recorded_totals(
@@ -737,6 +831,54 @@ class HistoryStore:
             ),
         )
         return to_dict(report)
+
+
+_SUMMARY_COLUMNS = (
+    "id, started_at, finished_at, grade, n_critical, n_high, n_medium, n_low, n_info, complete,"
+    " status, tool_version, duration, host_count, command, targets, document IS NULL, coverage,"
+    " coverage_note"
+)
+"""The columns :meth:`HistoryStore._summary` reads, in its order."""
+
+
+def _carried_dict(carried: CarriedFinding) -> dict[str, Any]:
+    """A carried finding as JSON: ``seen_in``, ``reason`` and ``host``, a host document (as in
+    a report) holding only the finding, its service as last seen and its host's grade then."""
+    finding, service = carried.finding, carried.service
+    # A service from a run audited from vantages names them: the host must list them too.
+    vantages = sorted({*service.reachable_from, *service.untested_from}) if service else []
+    observation = HostObservation(
+        address=finding.address,
+        family=AddressFamily.IPV6 if ":" in finding.address else AddressFamily.IPV4,
+        services=(service,) if service is not None else (),
+        vantages=tuple(vantages),
+    )
+    host = HostReport(observation, (finding,), carried.host_grade)
+    return {"seen_in": carried.seen_in, "reason": carried.reason, "host": host_dict(host)}
+
+
+def _carried_from_dict(doc: object, path: str) -> CarriedFinding:
+    """Read back what :func:`_carried_dict` wrote; ``ValueError`` naming the bad field."""
+    if not isinstance(doc, Mapping):
+        raise ValueError(f"{path}: not an object")
+    seen_in, reason = doc.get("seen_in"), doc.get("reason", "")
+    if seen_in is not None and (not isinstance(seen_in, int) or isinstance(seen_in, bool)):
+        raise ValueError(f"{path}.seen_in: not a run id")
+    if not isinstance(reason, str):
+        raise ValueError(f"{path}.reason: not a string")
+    host = host_from_dict(doc.get("host"), f"{path}.host")  # type: ignore[arg-type]
+    if len(host.findings) != 1:
+        raise ValueError(f"{path}.host.findings: holds {len(host.findings)} findings, not one")
+    (finding,) = host.findings
+    service = next(
+        (
+            s
+            for s in host.observation.services
+            if (s.port, s.protocol) == (finding.port, finding.protocol)
+        ),
+        None,
+    )
+    return CarriedFinding(finding, seen_in, host.grade, service, reason)
 
 
 def _summary_totals(doc: Mapping[str, Any], report: Report) -> tuple[Grade, dict[str, int]]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, date, datetime
 
-from exposure_audit.diff import FindingChange, ReportDiff, diff_reports
+from exposure_audit.diff import (
+    CarriedFinding,
+    CoverageShortfall,
+    FindingChange,
+    ReportDiff,
+    coverage_shortfall,
+    diff_reports,
+)
 from exposure_audit.findings import Acceptance, Finding, Severity, finding_id
 from exposure_audit.grading import Grade, grade_host
 from exposure_audit.observations import (
@@ -23,7 +30,7 @@ from exposure_audit.observations import (
     ServiceObservation,
 )
 from exposure_audit.ports import PortSet
-from exposure_audit.report import HostReport, Report
+from exposure_audit.report import HostReport, Report, UnauditedTarget
 
 NAS = "198.51.100.7"
 FTP = "198.51.100.9"
@@ -34,6 +41,7 @@ FRESH = "203.0.113.20"
 
 TITLES = {
     "DSM001": "DSM management interface reachable over plain HTTP",
+    "DSM002": "DSM management interface reachable over HTTPS",
     "DSM003": "DSM build exploitable by SynoLocker (CVE-2013-6955)",
     "DSM004": "DSM below the fix of a pre-authentication advisory, or end of life",
     "DSM005": "DSM version or build disclosed to unauthenticated clients",
@@ -82,7 +90,7 @@ def report(*hosts: HostReport, day: int = 1) -> Report:
         tool_version="0.1.0",
         started_at=started,
         finished_at=started.replace(minute=2),
-        ports=PortSet((21, 22, 23, 80, 443, 873, 5000, 8080)),
+        ports=PortSet((21, 22, 23, 80, 443, 873, 5000, 5001, 8080)),
         hosts=hosts,
     )
 
@@ -209,10 +217,11 @@ def test_a_closed_port_resolves_its_finding_and_says_the_port_closed() -> None:
     assert web_ssh.changes == ("port 22/tcp no longer open",)
 
 
-def test_findings_of_a_host_that_timed_out_are_not_confirmed_rather_than_resolved() -> None:
+def test_findings_of_a_host_that_timed_out_are_not_rechecked_rather_than_resolved() -> None:
     diff = weekly_diff()
-    assert keys(diff.not_confirmed) == [("SVC001", FTP, 21)]
-    assert diff.not_confirmed[0].changes == (
+    assert keys(diff.not_rechecked) == [("SVC001", FTP, 21)]
+    assert diff.not_confirmed == ()
+    assert diff.not_rechecked[0].changes == (
         f"host {FTP} incomplete in the new run (discovery timed out)",
     )
     assert all(c.address != FTP for c in diff.resolved)
@@ -246,7 +255,14 @@ def test_hosts_that_joined_or_left_and_the_run_grades_are_reported() -> None:
 def test_every_finding_of_either_run_lands_in_exactly_one_list() -> None:
     old, new = week_one(), week_two()
     diff = diff_reports(old, new)
-    lists = (diff.new, diff.resolved, diff.changed, diff.unchanged, diff.not_confirmed)
+    lists = (
+        diff.new,
+        diff.resolved,
+        diff.changed,
+        diff.unchanged,
+        diff.not_confirmed,
+        diff.not_rechecked,
+    )
     ids = [c.id for changes in lists for c in changes]
     assert sorted(ids) == sorted({f.id for f in old.findings()} | {f.id for f in new.findings()})
 
@@ -272,6 +288,7 @@ def test_a_run_compared_with_itself_has_no_changes() -> None:
     assert not diff.has_changes
     assert len(diff.unchanged) == len(run.findings())
     assert not (diff.new or diff.resolved or diff.changed or diff.not_confirmed)
+    assert not (diff.not_rechecked or diff.carried)
 
 
 def test_a_port_filtered_in_the_new_run_is_not_confirmed() -> None:
@@ -307,11 +324,11 @@ def test_a_probe_error_on_the_port_leaves_its_findings_not_confirmed() -> None:
     assert diff.not_confirmed[0].changes == ("http probe error on port 5000/tcp in the new run",)
 
 
-def test_a_host_left_out_of_the_new_run_has_its_findings_not_confirmed() -> None:
+def test_a_host_left_out_of_the_new_run_has_its_findings_not_rechecked() -> None:
     old = report(host(FTP, (ServiceObservation(21, "tcp", "open", "ftp"),), (_ftp(),)))
     diff = diff_reports(old, report())
     assert diff.hosts_vanished == (FTP,)
-    assert diff.not_confirmed[0].changes == (f"host {FTP} not scanned in the new run",)
+    assert diff.not_rechecked[0].changes == (f"host {FTP} not audited in the new run",)
     assert diff.services_vanished == ()
 
 
@@ -459,3 +476,174 @@ def test_runs_without_vantages_on_either_side_have_no_reachability_changes() -> 
     assert diff_reports(plain, split).services_changed == ()
     assert diff_reports(split, plain).services_changed == ()
     assert weekly_diff().services_changed == ()
+
+
+# -- what the new run did not look at: not re-checked, and carried to the next diff -----------
+
+
+def _dsm_https(version: str = "7.2.2", build: int = 72806) -> ServiceObservation:
+    dsm = DsmFingerprint(("title", "info-cgi"), version=version, build=build)
+    return ServiceObservation(
+        5001, "tcp", "open", "https", http=HttpObservation("https", 200, dsm=dsm)
+    )
+
+
+def _nas_run(*services: ServiceObservation, ports: tuple[int, ...], day: int) -> Report:
+    """The NAS with DSM001 on 5000 (grade F), and DSM002 on 5001 whenever 5001 is among
+    ``services``, open and identified."""
+    findings = [finding("DSM001", Severity.CRITICAL, NAS, 5000)]
+    findings += [
+        finding("DSM002", Severity.HIGH, NAS, 5001)
+        for s in services
+        if s.port == 5001 and s.state == "open" and not s.unidentified
+    ]
+    run = report(host(NAS, (dsm_http("7.2.2", 72806), *services), tuple(findings)), day=day)
+    return dataclasses.replace(run, ports=PortSet(ports))
+
+
+def test_a_port_the_new_run_did_not_scan_is_not_rechecked_never_resolved() -> None:
+    # Given DSM002 on 5001 in run 1, and run 2 scanning only 5000 (-p 5000)
+    old = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    new = _nas_run(ports=(5000,), day=8)
+    # When the runs are compared
+    diff = diff_reports(old, new, old_run=1, new_run=2)
+    # Then DSM002 is not re-checked, not resolved, and 5001 did not "close"
+    assert keys(diff.not_rechecked) == [("DSM002", NAS, 5001)]
+    assert diff.not_rechecked[0].changes == ("port 5001/tcp not in the new run's port set",)
+    assert diff.resolved == () and diff.services_vanished == ()
+    assert not diff.has_changes
+    # And it is carried as seen in run 1, with its service and host grade then
+    (carried,) = diff.carried
+    assert carried.finding.rule == "DSM002" and carried.seen_in == 1
+    assert carried.service is not None and carried.service.dsm is not None
+    assert carried.host_grade == old.hosts[0].grade
+    assert carried.reason == "port 5001/tcp not in the new run's port set"
+
+
+def test_a_carried_finding_seen_again_is_unchanged_not_new() -> None:
+    # Given run 2 did not re-check DSM002 on 5001, and run 3 scans 5001 again and sees it
+    run1 = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    run2 = _nas_run(ports=(5000,), day=8)
+    run3 = _nas_run(_dsm_https(), ports=(5000, 5001), day=15)
+    carried = diff_reports(run1, run2, old_run=1, new_run=2).carried
+    # When run 3 is compared with run 2 and what run 2 carried
+    diff = diff_reports(run2, run3, old_run=2, new_run=3, carried=carried)
+    # Then DSM002 is unchanged against the carried finding: not new, nothing worsened
+    assert diff.new == () and diff.worsened() == []
+    assert ("DSM002", NAS, 5001) in keys(diff.unchanged)
+    assert diff.carried == ()
+    # Without the carried findings it would have been new (the bug this fixes)
+    assert keys(diff_reports(run2, run3).new) == [("DSM002", NAS, 5001)]
+
+
+def test_a_carried_finding_compares_with_its_service_as_last_seen() -> None:
+    run1 = _nas_run(_dsm_https("7.1.1", 42962), ports=(5000, 5001), day=1)
+    run2 = _nas_run(ports=(5000,), day=8)
+    run3 = _nas_run(_dsm_https("7.2.2", 72806), ports=(5000, 5001), day=15)
+    carried = diff_reports(run1, run2, old_run=1, new_run=2).carried
+    diff = diff_reports(run2, run3, old_run=2, new_run=3, carried=carried)
+    (change,) = diff.changed
+    assert change.rule == "DSM002"
+    assert change.changes == ("DSM 7.1.1-42962 -> 7.2.2-72806",)
+
+
+def test_a_run_that_again_could_not_look_keeps_it_not_rechecked_since_its_last_sighting() -> None:
+    run1 = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    run2 = _nas_run(ports=(5000,), day=8)
+    run3 = _nas_run(ports=(5000,), day=15)
+    carried = diff_reports(run1, run2, old_run=1, new_run=2).carried
+    diff = diff_reports(run2, run3, old_run=2, new_run=3, carried=carried)
+    assert keys(diff.not_rechecked) == [("DSM002", NAS, 5001)]
+    assert diff.not_rechecked[0].changes == (
+        "port 5001/tcp not in the new run's port set",
+        "last seen in run 1",
+    )
+    assert [c.seen_in for c in diff.carried] == [1]  # still last seen in run 1, not run 2
+
+
+def test_only_a_run_that_looked_and_did_not_see_it_resolves_a_carried_finding() -> None:
+    run1 = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    run2 = _nas_run(ports=(5000,), day=8)
+    run3 = _nas_run(ServiceObservation(5001, "tcp", "closed"), ports=(5000, 5001), day=15)
+    carried = diff_reports(run1, run2, old_run=1, new_run=2).carried
+    diff = diff_reports(run2, run3, old_run=2, new_run=3, carried=carried)
+    assert keys(diff.resolved) == [("DSM002", NAS, 5001)]
+    assert diff.resolved[0].changes == ("port 5001/tcp closed", "last seen in run 1")
+    assert diff.carried == () and diff.has_changes
+
+
+def test_a_finding_the_old_run_holds_wins_over_a_carried_one() -> None:
+    run = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    stale = CarriedFinding(
+        dataclasses.replace(run.findings()[1], severity=Severity.LOW), 0, Grade.A
+    )
+    diff = diff_reports(run, run, old_run=1, new_run=2, carried=(stale,))
+    assert not diff.has_changes and ("DSM002", NAS, 5001) in keys(diff.unchanged)
+    assert next(c for c in diff.unchanged if c.rule == "DSM002").before == run.findings()[1]
+
+
+def test_an_open_port_nothing_identified_is_not_rechecked() -> None:
+    old = _nas_run(_dsm_https(), ports=(5000, 5001), day=1)
+    silent = ServiceObservation(
+        5001, "tcp", "open", unidentified="no answer within 10 s on HTTP, TLS or nmap -sV"
+    )
+    new = _nas_run(silent, ports=(5000, 5001), day=8)
+    diff = diff_reports(old, new)
+    assert diff.not_rechecked[0].changes == (
+        "port 5001/tcp open but not identified in the new run",
+    )
+    assert diff.resolved == ()
+
+
+def test_udp_left_out_of_the_new_run_leaves_udp_findings_not_rechecked() -> None:
+    snmp = finding("SVC001", Severity.HIGH, NAS, 161, "udp")
+    old = report(host(NAS, (ServiceObservation(161, "udp", "open", "snmp"),), (snmp,)))
+    old = dataclasses.replace(old, ports=PortSet((5000,), (161,)))
+    skipped = ProbeAttempt("udp", ProbeStatus.SKIPPED, "UDP ports 161 skipped: needs root")
+    new = dataclasses.replace(
+        report(host(NAS, (), attempts=(skipped,))), ports=PortSet((5000,), (161,))
+    )
+    diff = diff_reports(old, new)
+    assert diff.not_rechecked[0].changes == (
+        "port 161/udp not probed in the new run (UDP ports 161 skipped: needs root)",
+    )
+    assert diff.services_vanished == ()
+
+
+def test_a_filtered_port_is_not_confirmed_and_carried_too() -> None:
+    old = report(host(FTP, (ServiceObservation(21, "tcp", "open", "ftp"),), (_ftp(),)))
+    new = report(host(FTP, (ServiceObservation(21, "tcp", "filtered", "ftp"),)))
+    diff = diff_reports(old, new, old_run=4, new_run=5)
+    assert keys(diff.not_confirmed) == [("SVC001", FTP, 21)] and diff.not_rechecked == ()
+    assert [(c.finding.rule, c.seen_in) for c in diff.carried] == [("SVC001", 4)]
+
+
+# -- coverage: a run that audited nothing, or fewer hosts than its baseline -------------------
+
+
+def test_a_run_that_audited_nothing_falls_short_with_each_targets_reason() -> None:
+    empty = dataclasses.replace(
+        report(), not_audited=(UnauditedTarget("nas.example.net", "NXDOMAIN"),)
+    )
+    shortfall = coverage_shortfall(empty, week_one(), baseline_run=1)
+    assert shortfall is not None and shortfall.nothing
+    assert shortfall.describe() == "audit covered nothing: nas.example.net: NXDOMAIN"
+    assert shortfall.expected == 5 and shortfall.baseline_run == 1
+    # Without a baseline (a first run) too
+    first = coverage_shortfall(empty)
+    assert first is not None and first.describe().startswith("audit covered nothing: ")
+
+
+def test_a_run_with_fewer_hosts_than_its_baseline_falls_short_and_names_the_missing() -> None:
+    baseline = report(host(NAS, ()), host(FTP, ()))
+    shortfall = coverage_shortfall(report(host(NAS, ())), baseline, baseline_run=3)
+    assert shortfall == CoverageShortfall(audited=1, expected=2, baseline_run=3, missing=(FTP,))
+    assert shortfall.describe() == (
+        f"audit covered fewer hosts than run 3: 1 of 2 (not audited: {FTP})"
+    )
+
+
+def test_as_many_hosts_as_the_baseline_or_no_baseline_is_no_shortfall() -> None:
+    baseline = report(host(NAS, ()), host(FTP, ()))
+    assert coverage_shortfall(report(host(NAS, ()), host(WEB, ())), baseline) is None
+    assert coverage_shortfall(report(host(NAS, ()))) is None

@@ -3,18 +3,24 @@ subject, the e-mail body, the webhook payload and the Slack text say."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime
 
 import pytest
 
-from exposure_audit.diff import FindingChange, ReachabilityChange, ReportDiff
+from exposure_audit.diff import (
+    FindingChange,
+    ReachabilityChange,
+    ReportDiff,
+    coverage_shortfall,
+)
 from exposure_audit.findings import Acceptance, Finding, Severity, finding_id
 from exposure_audit.grading import Grade, grade_host
 from exposure_audit.message import NOTIFY_POLICIES, SCHEMA, compose, should_notify
 from exposure_audit.observations import AddressFamily, HostObservation, HostStatus
 from exposure_audit.ports import PortSet
-from exposure_audit.report import HostReport, Report
+from exposure_audit.report import HostReport, Report, UnauditedTarget
 
 NAS = "198.51.100.7"
 ROUTER = "198.51.100.1"
@@ -305,13 +311,118 @@ def test_an_incomplete_run_says_so_in_the_subject_the_text_and_the_payload() -> 
 
 
 def test_not_confirmed_findings_are_not_called_resolved() -> None:
-    report = _report(incomplete=(ROUTER,))
-    diff = ReportDiff(11, 12, Grade.D, Grade.UNKNOWN, not_confirmed=(_resolved(UPNP),))
+    report = _report()
+    filtered = dataclasses.replace(
+        _resolved(TELNET), changes=("port 23/tcp filtered in the new run",)
+    )
+    diff = ReportDiff(11, 12, Grade.D, Grade.A, not_confirmed=(filtered,))
     message = compose(report, diff)
-    assert "Not confirmed (1): the host could not be fully tested this time" in message.text
+    assert "Not confirmed (1): this run looked but got no clear answer" in message.text
+    assert "    Why: port 23/tcp filtered in the new run" in message.text
     assert "Resolved" not in message.text
     assert message.payload["resolved"] == []
-    assert message.payload["not_confirmed"][0]["rule"] == "UPNP001"
+    assert message.payload["not_confirmed"][0]["rule"] == "SVC001"
+    assert message.payload["not_confirmed"][0]["reasons"] == ["port 23/tcp filtered in the new run"]
+
+
+def _not_rechecked(finding: Finding, *reasons: str) -> FindingChange:
+    return dataclasses.replace(_resolved(finding), changes=reasons)
+
+
+def test_not_rechecked_findings_are_listed_apart_with_why_and_what_the_grade_covers() -> None:
+    # Given a run that scanned 5000 only: the certificate finding on 5001 was not re-checked
+    report = _report()
+    skipped = _not_rechecked(
+        CERT, "port 5001/tcp not in the new run's port set", "last seen in run 10"
+    )
+    diff = ReportDiff(11, 12, Grade.B, Grade.A, not_rechecked=(skipped,))
+    # When the notification is composed
+    message = compose(report, diff)
+    # Then it says "not re-checked" in the subject, the text and the payload, never "resolved"
+    assert message.subject == "exposure-audit: grade A (was B): 1 not re-checked"
+    assert "Not re-checked (1): this run did not look at these" in message.text
+    assert "  - LOW TLS001 198.51.100.7 port 5001/tcp: title of TLS001" in message.text
+    assert (
+        "    Why: port 5001/tcp not in the new run's port set; last seen in run 10" in message.text
+    )
+    assert "The grade covers only what this run looked at: 1 earlier finding not re-checked." in (
+        message.text
+    )
+    assert "Resolved" not in message.text and message.payload["resolved"] == []
+    (entry,) = message.payload["not_rechecked"]
+    assert (entry["rule"], entry["port"]) == ("TLS001", 5001)
+    assert entry["reasons"] == [
+        "port 5001/tcp not in the new run's port set",
+        "last seen in run 10",
+    ]
+    assert "not re-checked" in message.slack["text"]
+
+
+def _nothing_audited() -> Report:
+    return dataclasses.replace(
+        _report(),
+        hosts=(),
+        not_audited=(UnauditedTarget("nas.example.net", "NXDOMAIN (no such name)"),),
+    )
+
+
+def test_a_run_that_covered_nothing_is_notified_whatever_the_policy() -> None:
+    report = _nothing_audited()
+    shortfall = coverage_shortfall(report)
+    quiet = ReportDiff(11, 12, Grade.A, Grade.UNKNOWN)
+    for policy in NOTIFY_POLICIES:
+        assert should_notify(policy, quiet, report, Severity.CRITICAL, shortfall), policy
+        assert should_notify(policy, None, report, Severity.CRITICAL, shortfall), policy
+    assert not should_notify("new", quiet, report, Severity.CRITICAL)
+    with pytest.raises(ValueError, match="unknown notification policy"):
+        should_notify("sometimes", quiet, report, Severity.CRITICAL, shortfall)
+
+
+def test_a_run_that_covered_nothing_says_so_with_each_targets_reason() -> None:
+    report = _nothing_audited()
+    message = compose(report, None, coverage_shortfall(report))
+    assert message.subject == "exposure-audit: grade ?: audit covered nothing"
+    assert "audit covered nothing: nas.example.net: NXDOMAIN (no such name)" in message.text
+    assert "not used as the baseline" in message.text
+    assert message.payload["coverage"] == {
+        "covered": "nothing",
+        "text": "audit covered nothing: nas.example.net: NXDOMAIN (no such name)",
+        "hosts": 0,
+        "baseline_run": None,
+        "baseline_hosts": None,
+        "missing": [],
+        "not_audited": [{"target": "nas.example.net", "reason": "NXDOMAIN (no such name)"}],
+    }
+    assert compose(*_week()).payload["coverage"] is None
+
+
+def test_a_run_that_covered_fewer_hosts_names_the_baseline_and_the_missing_addresses() -> None:
+    baseline = _report(CERT)  # NAS and ROUTER
+    report = dataclasses.replace(baseline, hosts=baseline.hosts[:1])
+    shortfall = coverage_shortfall(report, baseline, baseline_run=11)
+    diff = ReportDiff(11, 12, Grade.B, Grade.B, unchanged=(_same(CERT),), hosts_vanished=(ROUTER,))
+    message = compose(report, diff, shortfall)
+    assert message.subject.startswith(
+        "exposure-audit: grade B: audit covered fewer hosts (1 of 2); "
+    )
+    assert f"audit covered fewer hosts than run 11: 1 of 2 (not audited: {ROUTER})" in (
+        message.text
+    )
+    assert message.payload["coverage"]["covered"] == "fewer_hosts"
+    assert message.payload["coverage"]["missing"] == [ROUTER]
+    assert message.payload["coverage"]["baseline_run"] == 11
+
+
+def test_target_names_in_a_shortfall_are_inert_and_stay_out_of_the_subject() -> None:
+    hostile = "\x1b[2J<!channel>.example.net"
+    report = dataclasses.replace(
+        _report(), hosts=(), not_audited=(UnauditedTarget(hostile, "NXDOMAIN"),)
+    )
+    message = compose(report, None, coverage_shortfall(report))
+    assert "channel" not in message.subject
+    for text in (message.text, json.dumps(message.payload), message.slack["text"]):
+        assert "\x1b" not in text
+    assert "<!channel>" not in message.slack["text"]
 
 
 def test_accepted_findings_are_marked_and_not_counted() -> None:

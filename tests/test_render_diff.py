@@ -15,6 +15,7 @@ import pytest
 from exposure_audit.diff import ReportDiff, diff_reports
 from exposure_audit.findings import Acceptance, Severity
 from exposure_audit.observations import ServiceObservation
+from exposure_audit.ports import PortSet
 from exposure_audit.render_diff import (
     DIFF_FORMATS,
     DIFF_SCHEMA,
@@ -29,6 +30,7 @@ from .report_samples import HOSTILE_TITLE
 from .test_diff import FTP, NAS, finding, host, https, report, ssh, weekly_diff
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
+TITLE_DSM002 = "DSM management interface reachable over HTTPS"
 
 
 @pytest.mark.parametrize("fmt", sorted(DIFF_FORMATS))
@@ -48,7 +50,9 @@ def test_an_unknown_format_is_a_key_error() -> None:
 def test_json_has_the_versioned_schema_and_the_lists_the_issue_asks_for() -> None:
     doc = json.loads(render_diff_json(weekly_diff()))
     assert doc["schema"] == DIFF_SCHEMA == "exposure-audit-diff/1"
-    assert {"new", "resolved", "changed", "unchanged", "not_confirmed"} <= doc.keys()
+    assert {"new", "resolved", "changed", "unchanged", "not_rechecked", "not_confirmed"} <= (
+        doc.keys()
+    )
     assert (doc["old_run"], doc["new_run"], doc["old_grade"], doc["new_grade"]) == (1, 2, "F", "F")
     assert doc["has_changes"] is True
     new = doc["new"][0]
@@ -96,7 +100,13 @@ def test_every_format_names_each_changed_findings_rule_and_address() -> None:
     diff = weekly_diff()
     for fmt in DIFF_FORMATS:
         text = render_diff(diff, fmt)
-        for change in (*diff.new, *diff.resolved, *diff.changed, *diff.not_confirmed):
+        for change in (
+            *diff.new,
+            *diff.resolved,
+            *diff.changed,
+            *diff.not_rechecked,
+            *diff.not_confirmed,
+        ):
             assert change.rule in text and change.address in text, (fmt, change.rule)
 
 
@@ -192,3 +202,42 @@ def test_a_per_vantage_reachability_change_shows_in_every_format() -> None:
 
 def test_without_reachability_changes_the_json_has_no_services_changed_key() -> None:
     assert "services_changed" not in json.loads(render_diff_json(weekly_diff()))
+
+
+def _unlooked_diff() -> ReportDiff:
+    """Run 3 against run 2, which did not scan 5001 (DSM002 carried from run 1): 5001 again
+    not scanned, and the FTP port filtered."""
+    ftp = finding("SVC001", Severity.HIGH, FTP, 21)
+
+    def run(*services: ServiceObservation, ftp_state: str, tcp: tuple[int, ...]) -> Report:
+        seen = any(s.port == 5001 for s in services)
+        nas = host(NAS, services, (finding("DSM002", Severity.HIGH, NAS, 5001),) if seen else ())
+        box = host(
+            FTP, (ServiceObservation(21, "tcp", ftp_state, "ftp"),), (ftp,) * (ftp_state == "open")
+        )
+        return dataclasses.replace(report(nas, box), ports=PortSet(tcp))
+
+    run1 = run(https(5001), ftp_state="open", tcp=(21, 5000, 5001))
+    run2 = run(ftp_state="open", tcp=(21, 5000))
+    run3 = run(ftp_state="filtered", tcp=(21, 5000))
+    carried = diff_reports(run1, run2, old_run=1, new_run=2).carried
+    return diff_reports(run2, run3, old_run=2, new_run=3, carried=carried)
+
+
+def test_not_rechecked_and_not_confirmed_show_in_every_format_with_their_reasons() -> None:
+    diff = _unlooked_diff()
+    reason = "port 5001/tcp not in the new run's port set; last seen in run 1"
+    table = render_diff_table(diff)
+    assert "NOT RE-CHECKED (1)" in table and "the new run did not look at these" in table
+    assert "NOT CONFIRMED (1)" in table and "port 21/tcp filtered in the new run" in table
+    assert "1 not re-checked, 1 not confirmed" in table
+    assert "port 5001/tcp not in the new run's port set" in table and "run 1" in table
+    markdown = render_diff_markdown(diff)
+    assert "### Not re-checked (1)" in markdown and "### Not confirmed (1)" in markdown
+    assert f"`198.51.100.7:5001/tcp` {TITLE_DSM002}: {reason}" in markdown
+    doc = json.loads(render_diff_json(diff))
+    (entry,) = doc["not_rechecked"]
+    assert set(entry) == set(doc["not_confirmed"][0])  # the same item shape as the others
+    assert (entry["rule"], entry["port"], entry["after"]) == ("DSM002", 5001, None)
+    assert entry["changes"] == reason.split("; ")
+    assert entry["before"]["rule"] == "DSM002"

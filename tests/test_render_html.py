@@ -398,6 +398,11 @@ def test_the_diff_section_lists_new_resolved_and_changed_findings_by_rule() -> N
     assert diff.new[0].after.remediation in section
     if diff.not_confirmed:
         assert "Not resolved: the new run could not test these" in section
+    assert diff.not_rechecked  # the host that timed out
+    part = section[section.index('id="diff-not_rechecked"') :]
+    assert "Not re-checked (1)" in part and "the new run did not look at these" in part
+    assert f'data-rule="{diff.not_rechecked[0].rule}"' in part
+    assert str(escape(diff.not_rechecked[0].changes[0])) in part
 
 
 def test_the_diff_section_lists_a_per_vantage_reachability_change() -> None:

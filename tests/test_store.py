@@ -4,6 +4,7 @@ and a stored report that renders exactly as the original."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -21,13 +22,17 @@ from typing import Any
 import pytest
 
 import exposure_audit.store as store_module
+from exposure_audit.diff import CarriedFinding, coverage_shortfall
 from exposure_audit.findings import Severity
 from exposure_audit.grading import Grade
 from exposure_audit.ports import PortSet
 from exposure_audit.render import render_json, to_dict
+from exposure_audit.report import UnauditedTarget
+from exposure_audit.serialize import report_from_dict
 from exposure_audit.store import (
     SCHEMA_VERSION,
     HistoryStore,
+    RunCoverage,
     RunStatus,
     StoreError,
     default_history_path,
@@ -525,6 +530,108 @@ def test_previous_needs_two_complete_runs(db_path: Path, doc: dict[str, Any]) ->
 def test_report_of_an_unknown_run_names_it(db_path: Path) -> None:
     with HistoryStore(db_path) as store, pytest.raises(StoreError, match="no run 42 in"):
         store.report(42)
+
+
+def test_a_store_of_schema_version_1_is_migrated_and_keeps_its_runs(
+    db_path: Path, doc: dict[str, Any]
+) -> None:
+    # Given a store written before coverage and carried findings were kept
+    db = _raw(db_path)
+    for statement in store_module._MIGRATIONS[0]:
+        db.execute(statement)
+    db.execute("PRAGMA user_version = 1")
+    db.execute(
+        "INSERT INTO runs (started_at, tool_version, command, targets, status, complete, grade,"
+        " host_count, document) VALUES (?, '0.1.0', 'scan', '[\"nas.example.net\"]',"
+        " 'complete', 1, 'F', 2, ?)",
+        (T0.isoformat(timespec="microseconds"), json.dumps(doc)),
+    )
+    db.close()
+    # When this version opens it
+    with HistoryStore(db_path) as store:
+        (summary,) = store.runs()
+        # Then the run is still there, a full run and a baseline, carrying nothing
+        assert (summary.state, summary.coverage) == ("complete", RunCoverage.FULL)
+        assert store.latest_complete(1) == [summary.id]
+        assert store.carried(summary.id) == ()
+        assert store.report_doc(summary.id) == doc
+    assert _raw(db_path).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_run_that_covered_nothing_is_stored_as_such_and_is_never_a_baseline(
+    db_path: Path, doc: dict[str, Any]
+) -> None:
+    # Given a complete run, then one whose name did not resolve, then one with fewer hosts
+    nothing_report = dataclasses.replace(
+        report_from_dict(doc),
+        hosts=(),
+        not_audited=(UnauditedTarget("nas.example.net", "NXDOMAIN"),),
+    )
+    full = report_from_dict(doc)
+    fewer_report = dataclasses.replace(full, hosts=full.hosts[:1])
+    with HistoryStore(db_path) as store:
+        good = _finished_run(store, doc)
+        nothing = _start(store, T0 + timedelta(days=7))
+        store.finish_run(
+            nothing,
+            to_dict(nothing_report),
+            complete=True,
+            duration=1.0,
+            shortfall=coverage_shortfall(nothing_report, full, baseline_run=good),
+        )
+        fewer = _start(store, T0 + timedelta(days=14))
+        store.finish_run(
+            fewer,
+            to_dict(fewer_report),
+            complete=True,
+            duration=1.0,
+            shortfall=coverage_shortfall(fewer_report, full, baseline_run=good),
+        )
+        # Then the history lists them as such, with why
+        states = {r.id: (r.state, r.coverage_note) for r in store.runs()}
+        assert states[nothing] == (
+            "complete (covered nothing)",
+            "audit covered nothing: nas.example.net: NXDOMAIN",
+        )
+        assert states[fewer][0] == "complete (covered fewer hosts)"
+        assert states[fewer][1].startswith(f"audit covered fewer hosts than run {good}: 1 of 2")
+        assert store.summary(nothing).coverage is RunCoverage.NOTHING
+        # And neither is the baseline, nor "latest"
+        assert store.latest_complete(5) == [good]
+        assert store.resolve_run("latest") == good
+
+
+def test_carried_findings_are_stored_with_the_run_and_read_back_as_they_were(
+    db_path: Path, doc: dict[str, Any]
+) -> None:
+    report = report_from_dict(doc)
+    nas = report.hosts[0]
+    on_port = next(f for f in nas.findings if f.port)
+    service = next(s for s in nas.observation.services if s.port == on_port.port)
+    service = dataclasses.replace(service, reachable_from=("eu",), untested_from=("us",))
+    host_level = dataclasses.replace(on_port, id="HOST-1", port=0, protocol="")
+    carried = (
+        CarriedFinding(on_port, 3, nas.grade, service, "port 5001/tcp not in the port set"),
+        CarriedFinding(host_level, None, Grade.UNKNOWN, None, f"host {nas.address} incomplete"),
+    )
+    with HistoryStore(db_path) as store:
+        run = _start(store)
+        store.finish_run(run, doc, complete=True, duration=1.0, carried=carried)
+        plain = _finished_run(store, doc, T0 + timedelta(days=1))
+        assert store.carried(run) == carried
+        assert store.carried(plain) == ()
+        with pytest.raises(StoreError, match="no run 999"):
+            store.carried(999)
+
+
+def test_unreadable_carried_findings_are_a_store_error_naming_the_run(
+    db_path: Path, doc: dict[str, Any]
+) -> None:
+    with HistoryStore(db_path) as store:
+        run = _finished_run(store, doc)
+    _raw(db_path).execute("UPDATE runs SET carried = '[{\"host\": 7}]' WHERE id = ?", (run,))
+    with HistoryStore(db_path) as store, pytest.raises(StoreError, match=f"run {run} .*carried"):
+        store.carried(run)
 
 
 # -- writers that die --------------------------------------------------------------------------

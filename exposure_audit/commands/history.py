@@ -37,6 +37,8 @@ def _summary_dict(run: RunSummary) -> dict[str, object]:
         "counts": run.counts,
         "complete": run.complete,
         "state": run.state,
+        "coverage": run.coverage.value,
+        "coverage_note": run.coverage_note,
         "hosts": run.host_count,
         "duration": run.duration,
         "tool_version": run.tool_version,
@@ -74,7 +76,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    """Diff two stored runs; by default the two latest complete ones."""
+    """Diff two stored runs; by default the two latest complete ones (runs that covered
+    nothing or fewer hosts are never among them)."""
     with _store(args) as store:
         if args.old is None and args.new is None:
             latest = store.latest_complete(2)
@@ -84,8 +87,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
         else:
             old_id = store.resolve_run(args.old or "previous")
             new_id = store.resolve_run(args.new or "latest")
+        # The old run's not re-checked findings are part of its side, as for the scan's diff.
         diff = diff_reports(
-            store.report(old_id), store.report(new_id), old_run=old_id, new_run=new_id
+            store.report(old_id),
+            store.report(new_id),
+            old_run=old_id,
+            new_run=new_id,
+            carried=store.carried(old_id),
         )
     return emit(render_diff(diff, args.format), args.output, "diff")
 
