@@ -808,7 +808,7 @@ def _unidentified(
     if info is not None and info.identified:
         return ""
     if fingerprint is None:
-        return f"{cut} before the port was probed"
+        return f"{cut} before the port's probes finished"
     if fingerprint.silent:
         return f"{fingerprint.attempt.reason}; -sV not run (it would wait on every probe)"
     if info is None:

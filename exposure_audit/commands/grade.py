@@ -33,7 +33,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         host_timeout=args.host_timeout,
         http=HttpProbeSettings(
             request_timeout=args.request_timeout,
-            identify_timeout=min(5.0, args.request_timeout),
+            identify_timeout=min(HttpProbeSettings.identify_timeout, args.request_timeout),
         ),
         upnp=not args.no_upnp,
         inventory=read_inventory(args.upnp_inventory) if args.upnp_inventory else None,

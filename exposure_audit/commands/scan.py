@@ -206,7 +206,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         host_timeout=host_timeout,
         http=HttpProbeSettings(
             request_timeout=request_timeout,
-            identify_timeout=min(5.0, request_timeout),
+            identify_timeout=min(HttpProbeSettings.identify_timeout, request_timeout),
             max_body_bytes=max_body,
         ),
         udp=False if args.no_udp else None,

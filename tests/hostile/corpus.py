@@ -233,7 +233,7 @@ _REFUSED = odd_certificate(0x13)
 
 CASES: tuple[Case, ...] = (
     Case("fast", _a(1), _answer(_page(b"fast")), "complete, web server, at full speed"),
-    Case("tarpit", _a(2), _hold, "port open, no HTTP answer; -sV cut: host incomplete"),
+    Case("tarpit", _a(2), _hold, "port open, silent: unidentified, no -sV (UNK002)"),
     Case(
         "drip-head",
         _a(3),
