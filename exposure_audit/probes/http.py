@@ -460,7 +460,9 @@ def _nothing_came(exc: BaseException) -> bool:
     """Whether a failed GET means the peer kept the connection and sent nothing: a read (or
     the TLS handshake, which httpx counts as connecting) timed out. A refused connection, a
     hang-up or bytes that are not HTTP/TLS all mean something answered."""
-    return isinstance(exc, httpx.ReadTimeout | httpx.ConnectTimeout | TimeoutError)
+    # Only httpx's own timeouts say "no byte within the wait": the request's overall deadline
+    # (a bare TimeoutError) also cuts servers that drip bytes, which did answer.
+    return isinstance(exc, httpx.ReadTimeout | httpx.ConnectTimeout)
 
 
 async def _drop(task: asyncio.Task[_Fetched | _Failed]) -> None:
