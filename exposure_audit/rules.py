@@ -125,7 +125,7 @@ def _check_version_disclosed(host: HostObservation, now: datetime) -> Iterator[_
 
 
 # nmap's service names (from -sV or its port table) for services that must never face the
-# Internet: cleartext logins or raw data planes. ../shared/reference/dsm.md section 4, "NEVER".
+# Internet: cleartext logins or raw data planes. docs/reference/dsm.md section 4, "NEVER".
 _DATA_PLANE: dict[str, tuple[str, Severity]] = {
     "telnet": ("Telnet (cleartext remote login)", Severity.CRITICAL),
     "microsoft-ds": ("SMB file sharing", Severity.CRITICAL),

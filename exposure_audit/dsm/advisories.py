@@ -2,7 +2,7 @@
 
 The thresholds live in ``exposure_audit/data/dsm_advisories.json`` (each with its sources); this
 module only does the comparison. Outside a box, DSM's Update level is normally invisible
-(../shared/reference/dsm.md section 2, caveat 1). Like Greenbone's "reliable"/"unreliable" split,
+(docs/reference/dsm.md section 2, caveat 1). Like Greenbone's "reliable"/"unreliable" split,
 a verdict is *certain* when the build (or an Update level the box leaked) decides it, and
 *possibly* (``certain=False``) when the box runs exactly the fixed build and only the unknown
 Update level leaves it open.

@@ -3,7 +3,7 @@
 Pure functions over :class:`HttpResponse` values; the HTTP probe fetches ``/`` (following
 same-host redirects), and when any page shows a marker it also fetches :data:`DSM_PROBE_PATHS`.
 
-A *marker* is one independent anchor that public scanners use for DSM (../shared/reference/dsm.md
+A *marker* is one independent anchor that public scanners use for DSM (docs/reference/dsm.md
 section 1.1, anchors A1-A15, each cited where it is matched). A fingerprint needs two distinct
 markers. Markers come only from 2xx responses (a 404 page is not a login page, whatever it
 says) and never from a response that echoes the scanner's own request (:data:`USER_AGENT`).
@@ -67,7 +67,7 @@ _QUERY_CGI_PATH = "/webapi/query.cgi"
 _SCAN_LIMIT = 512 * 1024
 _ENDPOINT_LIMIT = 64 * 1024
 
-# --- HTML anchors (../shared/reference/dsm.md section 1.1) ----------------------------------
+# --- HTML anchors (docs/reference/dsm.md section 1.1) ----------------------------------
 
 _TITLE_OPEN = re.compile(r"<title\b[^>]{0,256}>", re.IGNORECASE)
 _TITLE_CLOSE = re.compile(r"</title", re.IGNORECASE)

@@ -2,7 +2,7 @@
 
 The DDNS suffixes are data (``exposure_audit/data/dsm_ddns.json``, from the Public Suffix
 List's "Synology, Inc." section); the certificate names are from recog's x509 fingerprints and
-public DSM certificate listings (../shared/reference/dsm.md sections 6.1 and 6.3).
+public DSM certificate listings (docs/reference/dsm.md sections 6.1 and 6.3).
 """
 
 from __future__ import annotations

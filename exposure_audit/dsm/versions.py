@@ -2,7 +2,7 @@
 
 A DSM build number (``25556``) says more than the version a box shows (``6.2``): from DSM 6.0 on
 every micro release (x.y.**z**) has its own build range, so x.y.z follows from the build alone
-(Greenbone ``synology_func.inc``, via ../shared/reference/dsm.md section 3). The table lives in
+(Greenbone ``synology_func.inc``, via docs/reference/dsm.md section 3). The table lives in
 ``exposure_audit/data/dsm_builds.json`` with a source for every entry. The Update level
 ("smallfix") is *not* derivable from the build.
 """
@@ -33,7 +33,7 @@ _VERSION = re.compile(r"([0-9]{1,2})\.([0-9]{1,2})(?:\.([0-9]{1,2}))?", re.ASCII
 
 # DSM builds are 3-5 digit numbers (318 ... 86009 in the table). Larger numbers seen where a
 # build is expected are something else, e.g. the 10-digit timestamps DSM 7 puts in
-# "fullversion" and "?v=" (../shared/reference/dsm.md section 2, caveat 2), so they map to no
+# "fullversion" and "?v=" (docs/reference/dsm.md section 2, caveat 2), so they map to no
 # release rather than to the newest one.
 _MAX_BUILD = 999_999
 

@@ -7,7 +7,7 @@ closed connection, never a traceback.
 TLS is done by hand with ``ssl.MemoryBIO`` instead of ``asyncio.start_server(ssl=...)``:
 asyncio's SSL transport drops OpenSSL's pending alert when a handshake fails, and nmap -sV
 then cannot name the port (``commplex-link?`` instead of ``ssl/http``,
-../shared/reference/performance.md). Here the alert is always flushed before closing, and
+docs/reference/performance.md section 4). Here the alert is always flushed before closing, and
 plain HTTP on the TLS port gets what nginx or Apache answer to it (their "plain HTTP request
 was sent to HTTPS port" 400), which is also what nmap recognises fastest.
 """

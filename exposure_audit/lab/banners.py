@@ -2,7 +2,7 @@
 
 Each greeting is byte-exact to a line of nmap's ``nmap-service-probes`` so that ``nmap -sV``
 names it from the NULL probe (or, for SMB, from its own negotiate probe) without walking the
-other probes: a near miss costs minutes per port (../shared/reference/performance.md).
+other probes: a near miss costs minutes per port (docs/reference/performance.md section 4).
 
 =============  ============================================================================
 ``telnet_syno``  ``sh: /usr/syno/bin/synoautoblock: not found\\n`` + option negotiation +

@@ -44,7 +44,7 @@ def demo_zone(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Zone:
     """The demo's DNS names for a demo lab on ``network``.
 
     ``gone.example.net`` (or any other name under the two origins) is NXDOMAIN;
-    ``diskstation.myds.me`` is a Synology DDNS name (dsm.md section 6.1).
+    ``diskstation.myds.me`` is a Synology DDNS name (docs/reference/dsm.md section 6.1).
     """
     at = _addresser(network)
     dsm7: tuple[tuple[str, str], ...] = (("A", at[20]),)

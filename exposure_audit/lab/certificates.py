@@ -1,6 +1,6 @@
 """Throwaway TLS certificates for the lab, generated in memory at start-up.
 
-Each *profile* imitates what one kind of box presents (../shared/reference/dsm.md section 6.3):
+Each *profile* imitates what one kind of box presents (docs/reference/dsm.md section 6.3):
 
 ``dsm-legacy``
     DSM 4.x's shipped self-signed certificate, ``CN=synology.com, OU=FTP Team, O=Synology Inc.,

@@ -9,7 +9,7 @@ Pages live as files under ``pages/`` (shipped as package data); ``{{hostname}}``
 replaced by the lab host's name, which DSM shows in its title
 (``<host>&nbsp;-&nbsp;Synology&nbsp;DiskStation``).
 
-Facts behind the pages: ../shared/reference/dsm.md sections 1, 2 and 6; every site that is not
+Facts behind the pages: docs/reference/dsm.md sections 1, 2 and 6; every site that is not
 DSM belongs to the negative corpus (a correct DSM detector stays silent on it).
 """
 
@@ -108,7 +108,7 @@ class Flavor:
 
     ``style`` is ``nginx``, ``apache``, ``miniupnpd`` or ``embedded`` (a small router/NAS
     daemon). ``server`` is the exact ``Server`` value (no trailing space: nmap -sV matches
-    banners exactly and walks every probe otherwise, ../shared/reference/performance.md).
+    banners exactly and walks every probe otherwise, docs/reference/performance.md section 4).
     ``keep_alive`` says whether it keeps HTTP/1.1 connections open. ``skip_blank_lines``: nginx
     and Apache ignore empty lines before a request line; miniupnpd answers them with 501.
     """
@@ -396,8 +396,8 @@ def _echo(request: Request) -> Reply:
 _NGINX_DSM = Flavor("nginx", "nginx")
 _APACHE_DSM = Flavor("apache", "Apache")
 
-# Headers DSM's nginx adds to pages and CGI output (dsm.md section 1, anchor A14; P3P was seen
-# on DSM 6 webapi answers, not confirmed for DSM 7).
+# Headers DSM's nginx adds to pages and CGI output (docs/reference/dsm.md section 1.1, anchor
+# A14; P3P was seen on DSM 6 webapi answers, not confirmed for DSM 7).
 _DSM_PAGE_HEADERS = (
     ("Cache-control", "no-store"),
     ("X-Content-Type-Options", "nosniff"),
@@ -415,7 +415,8 @@ _DSM7_API_HEADERS = (
     ("X-XSS-Protection", "1; mode=block"),
     ("Access-Control-Allow-Origin", "*"),
 )
-# /webman/pingpong.cgi: DSM's pre-auth liveness probe used by QuickConnect (dsm.md 6.2).
+# /webman/pingpong.cgi: DSM's pre-auth liveness probe used by QuickConnect
+# (docs/reference/dsm.md section 6.2).
 _PINGPONG = (
     '{"boot_done":true,"disk_hibernation":false,'
     '"ezid":"9e5c5e2f2b1f1c0d7a4b3e8f6d2c1a07","success":true}'

@@ -6,7 +6,7 @@ with ``HTTP/1.1 200 OK`` carrying ``ST``, ``USN``, ``SERVER`` and ``LOCATION`` (
 device description), and announce themselves with ``NOTIFY * HTTP/1.1`` carrying ``NT``.
 Scanners send the unicast form with the multicast ``HOST`` line (nmap ``upnp-info``, Metasploit
 ``ssdp_msearch``, GRC's UPnP exposure test), and that is what devices answer in practice
-(../shared/reference/lab.md section 5.5: miniupnpd 2.3.1 answers it from the WAN side).
+(docs/reference/lab.md section 5.5: miniupnpd 2.3.1 answers it from the WAN side).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ Modes (:data:`MODES`):
 Everything else arriving on the WAN is dropped (except ICMP echo and replies to the router's
 own traffic); forwarding from the WAN happens only through miniupnpd's chains.
 
-Facts and traps behind the recipe: ../shared/reference/lab.md (the STUN responder, the
+Facts and traps behind the recipe: docs/reference/lab.md (the STUN responder, the
 ``upnpc -u`` URL that skips upnpc's reserved-address check, Debian's broken nft_init.sh).
 """
 
@@ -262,7 +262,7 @@ class UpnpLab:
 
     def upnpc(self, *args: str, timeout: float = 15.0) -> subprocess.CompletedProcess[str]:
         """``upnpc -u <LAN IGD URL> ARGS`` in the NAS namespace (``-u`` skips discovery and
-        upnpc 2.2.4's "reserved external address" verdict, lab.md gotcha 2)."""
+        upnpc 2.2.4's "reserved external address" verdict, docs/reference/lab.md gotcha 2)."""
         return self.run(self.nas, "upnpc", "-u", self.igd_url, *args, timeout=timeout)
 
     def mappings(self) -> tuple[Mapping, ...]:
@@ -398,7 +398,7 @@ class UpnpLab:
         self._ip("-n", self.nas, "route", "add", "default", "via", self.lan_address)
         # The router's "ISP" is the scanner, which does not forward: a dead end.
         self._ip("-n", self.router, "route", "add", "default", "via", self.scanner_address)
-        # A plain socket's multicast send needs a route (lab.md gotcha 14).
+        # A plain socket's multicast send needs a route (docs/reference/lab.md gotcha 14).
         self._ip("-n", self.scanner, "route", "add", "224.0.0.0/4", "dev", "ws0")
         with in_netns(self.router):
             Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
@@ -425,7 +425,7 @@ table inet upstream {{
             else ""
         )
         # The chain names are miniupnpd 2.3.1's nftables defaults; Debian's nft_init.sh that
-        # would create them is broken (lab.md gotcha 3), so the lab loads its own.
+        # would create them is broken (docs/reference/lab.md gotcha 3), so the lab loads its own.
         ruleset = f"""flush ruleset
 table inet filter {{
     chain input {{
@@ -512,7 +512,8 @@ table inet filter {{
         ]
         if self.upnp_on_wan:
             # Works only because miniupnpd sees 203.0.113.1 as "reserved"; on a public address
-            # stock miniupnpd refuses to listen on the WAN (lab.md 5.5, realism caveat).
+            # stock miniupnpd refuses to listen on the WAN (docs/reference/lab.md section 5.5,
+            # realism caveat).
             listening.append("listening_ip=rwan0")
         if self.mode == "wan-insecure":
             secure = "no"

@@ -5,7 +5,7 @@ usage: python stun_responder.py BIND_IP [PORT]   (runs in the scanner namespace;
 Why it exists: miniupnpd 2.3.1 counts every documentation and private range, the lab's
 203.0.113.0/24 included, as "reserved" and disables port forwarding on such a WAN address
 unless ``ext_perform_stun`` finds it is not behind a restrictive NAT
-(../shared/reference/lab.md, section 0 and 4.1). Its ``perform_stun()`` sends four Binding
+(docs/reference/lab.md, section 0 and 4.1). Its ``perform_stun()`` sends four Binding
 Requests with CHANGE-REQUEST flags from four ports and only checks that all four answers
 arrive with the mapped address equal to its own; it never checks where answers 2-4 come from.
 So this responder answers every Binding Request from the one address it has, with

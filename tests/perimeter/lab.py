@@ -561,9 +561,10 @@ class PerimeterLab:
                 Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
             self.run(self.router, ["nft", "-f", "-"], input=self.ruleset(), check=True, timeout=10)
             if self.line_rate is not None:
-                # tbf, not netem: these kernels have no sch_netem (lab.md, section 1), so loss
-                # comes from a queue that overflows, the way it does on a real line. On the
-                # scanner's side, before the firewall: most probes never get past it.
+                # tbf, not netem: these kernels have no sch_netem (docs/reference/lab.md,
+                # section 1), so loss comes from a queue that overflows, the way it does on a
+                # real line. On the scanner's side, before the firewall: most probes never get
+                # past it.
                 tbf = ["qdisc", "add", "dev", "wan0", "root", "tbf", "rate", self.line_rate]
                 tbf += ["burst", "16kb", "latency", "20ms"]
                 for namespace in self.scanners.values():
@@ -912,7 +913,7 @@ def _namespace_pids(namespace: str) -> list[int]:
 
 def _alive(pid: int) -> bool:
     # A zombie counts as dead: it holds nothing, and on these machines PID 1 reaps orphans
-    # only every 1.5-2 s (../shared/reference/lab.md, section 1), which a plain existence check
+    # only every 1.5-2 s (docs/reference/lab.md, section 1), which a plain existence check
     # would wait out.
     try:
         status = Path(f"/proc/{pid}/status").read_text()

@@ -117,7 +117,7 @@ def test_every_stack_entry_names_known_sources_and_well_formed_cves() -> None:
 
 
 def test_the_reference_mappings_are_all_present() -> None:
-    # ../shared/reference/peers.md: MiniUPnPd 1.0 -> CVE-2013-0229, <1.4 -> CVE-2013-0230,
+    # docs/reference/upnp.md section 2: MiniUPnPd 1.0 -> CVE-2013-0229, <1.4 -> CVE-2013-0230,
     # libupnp < 1.6.18 -> CVE-2012-5958/5959 (Metasploit ssdp_msearch, Rapid7 2013).
     cves_10 = {c for v in vulnerable_stack("MiniUPnPd/1.0") for c in v.cves}
     assert {"CVE-2013-0229", "CVE-2013-0230"} <= cves_10
