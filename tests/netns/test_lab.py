@@ -158,6 +158,13 @@ def _namespaces() -> set[str]:
     return {p.name for p in listing.iterdir()} if listing.is_dir() else set()
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except FileNotFoundError:
+        return f"{pid} (gone)"
+
+
 def _running(pid: int) -> bool:
     status = Path(f"/proc/{pid}/status")
     try:
@@ -245,10 +252,13 @@ def test_a_crashed_test_process_leaves_no_daemon_and_the_sweep_removes_the_rest(
     assert crashed.returncode == 9, crashed.stderr
     prefix, workdir, *pids = crashed.stdout.split()
     # Then its daemons die with it (they get SIGTERM when their parent dies)
-    deadline = time.monotonic() + 5
+    # (15 s: a daemon's own SIGTERM clean-up, miniupnpd removing its rules, once took over 5 s
+    # on a busy CI machine)
+    deadline = time.monotonic() + 15
     while [p for p in pids if _running(int(p))] and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not [p for p in pids if _running(int(p))]
+    left = [p for p in pids if _running(int(p))]
+    assert not left, [_command(int(p)) for p in left]
     # And the sweep the fixtures run first removes its namespaces and work directory
     assert {n for n in _namespaces() if n.startswith(prefix)}
     swept = sweep_stale_namespaces()
