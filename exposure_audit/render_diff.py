@@ -20,7 +20,7 @@ from tabulate import tabulate
 from .diff import FindingChange, ReportDiff, ServiceKey
 from .findings import Finding
 from .render import finding_dict
-from .text import printable
+from .text import md_text, printable
 
 __all__ = [
     "DIFF_FORMATS",
@@ -222,12 +222,13 @@ def render_diff_table(diff: ReportDiff) -> str:
 
 # Characters that make Markdown markup inline: links and images ([ ]), emphasis (* _ ~),
 # code (`), HTML and autolinks (<), tables (|), and the escape itself.
-_MARKDOWN_SPECIAL = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<|~"})
-
-
 def _md(text: str) -> str:
-    """Text from a target made inert in Markdown: printable, then markup escaped."""
-    return printable(text).translate(_MARKDOWN_SPECIAL)
+    """Text from a target made inert in Markdown, as the report's Markdown does it (escaped
+    markup and autolink triggers: ``://``, ``www.``, ``@``), at the table's length."""
+    return md_text(text, _MD_LIMIT)
+
+
+_MD_LIMIT = 512  # text.printable's default: remediations are long
 
 
 def _md_item(change: FindingChange, section: str) -> str:

@@ -16,7 +16,6 @@ code span or emphasis and cannot end a table cell or row. GitHub-flavoured autol
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from .findings import Finding
@@ -24,30 +23,9 @@ from .observations import HostObservation, PortMapping, ServiceObservation
 from .render import identify, reachability_text
 from .report import HostReport, Report
 from .rules import describe_mapping
-from .text import printable
+from .text import md_text
 
-__all__ = ["md_text", "render_markdown"]
-
-# CommonMark lets any ASCII punctuation be backslash-escaped; these are the ones that can start
-# inline markup (links, images, HTML, code spans, emphasis, strikethrough) or split a GFM table
-# cell. "!" needs none ("![" is broken by escaping "["), nor does ">" (no "<" can open a tag);
-# "&" only where it would start an entity. Line-start syntax (#, -, +, 1.) cannot occur: target
-# text never starts a line.
-_SPECIAL = re.compile(r"([\\`*_\[\]<|~]|&(?=#?[A-Za-z0-9]+;))")
-# GFM's extended autolinks fire on "scheme://", "www." and "user@host" in plain text; escaping
-# the trigger character (":" , "." or "@") keeps them text.
-_AUTOLINK_SCHEME = re.compile(r"(?<=[A-Za-z0-9])://")
-_AUTOLINK_WWW = re.compile(r"(?i)\b(www)\.")
-
-
-def md_text(text: str | None, limit: int = 300) -> str:
-    """``text`` made inert for Markdown: printable, cut to ``limit``, every Markdown-significant
-    character backslash-escaped. A renderer shows the original characters, as text."""
-    cell = printable(text or "", limit)
-    cell = _SPECIAL.sub(r"\\\1", cell)
-    cell = _AUTOLINK_SCHEME.sub(r"\\://", cell)
-    cell = _AUTOLINK_WWW.sub(r"\1\\.", cell)
-    return cell.replace("@", "\\@")
+__all__ = ["md_text", "render_markdown"]  # md_text lives in .text, shared with render_diff
 
 
 def _iso(moment: datetime) -> str:

@@ -25,6 +25,7 @@ from exposure_audit.render_diff import (
     render_diff_table,
 )
 from exposure_audit.report import Report
+from exposure_audit.text import md_text
 
 from .report_samples import HOSTILE_TITLE
 from .test_diff import FTP, NAS, finding, host, https, report, ssh, weekly_diff
@@ -241,3 +242,16 @@ def test_not_rechecked_and_not_confirmed_show_in_every_format_with_their_reasons
     assert (entry["rule"], entry["port"], entry["after"]) == ("DSM002", 5001, None)
     assert entry["changes"] == reason.split("; ")
     assert entry["before"]["rule"] == "DSM002"
+
+
+def test_markdown_autolink_triggers_in_target_text_stay_text_as_in_the_report() -> None:
+    # Given a banner holding a URL, a "www." name and an e-mail address
+    banner = "see https://evil.example/x or www.evil.example, mail root@evil.example"
+    old = report(host(NAS, (ssh("8.2p1"),), (finding("SVC002", Severity.MEDIUM, NAS, 22),)))
+    new = report(host(NAS, (ssh(banner),), (finding("SVC002", Severity.MEDIUM, NAS, 22),)))
+    text = render_diff(diff_reports(old, new), "markdown")
+    # Then none of them can become a link in a GFM renderer: the triggers are escaped, exactly
+    # as the report's Markdown escapes them.
+    assert "https\\://evil.example" in text and "https://" not in text
+    assert "www\\.evil.example" in text and "root\\@evil.example" in text
+    assert md_text(banner, 512) in text
