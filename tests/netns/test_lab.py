@@ -191,7 +191,9 @@ def test_teardown_leaves_no_namespace_process_or_file(mode: str) -> None:
     assert not {n for n in _namespaces() if n.startswith(lab.prefix)}
     assert not [pid for pid in pids if _running(pid)]
     assert workdir is not None and not workdir.exists()
-    assert lab.down_seconds is not None and lab.down_seconds < 3
+    # Bounded: a daemon slow to honour SIGTERM is killed after its 3 s grace (seen on a busy CI
+    # machine: 3.09 s), so teardown ends within two graces and the rest
+    assert lab.down_seconds is not None and lab.down_seconds < 7
     lab.stop()  # and stopping again is harmless
 
 
