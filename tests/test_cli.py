@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from exposure_audit.lab import Lab, demo_lab
+
+from .cli import run_cli
 
 NAMES = (
     "nas.example.net",
@@ -28,16 +28,6 @@ NAMES = (
 def lab() -> Iterator[Lab]:
     with demo_lab() as running:
         yield running
-
-
-def run_cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exposure_audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ import io
 import json
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,20 +21,12 @@ import pytest
 
 from exposure_audit.lab.nameserver import start_nameserver
 
+from .cli import run_cli
+
 DNS_HOST = "127.62.0.53"
 PRIVATE = "127.62.0.10"  # what private.example.test resolves to: loopback, so skipped
 ZONE = {"private.example.test": (("A", PRIVATE),)}
 NMAP_NO_HOST = Path(__file__).parent / "data" / "nmap" / "no-host.xml"
-
-
-def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exposure_audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,22 +18,13 @@ import pytest
 
 from exposure_audit.lab import Lab, LabHost, LabService
 
+from .cli import run_cli as _cli
 from .servers import Server, read_request, serve
 
 NAS = "127.61.0.10"
 NAMED_NAS = "127.61.0.20"
 HOOK = "127.61.0.99"
 NAME = "nas.example.net"
-
-
-def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "exposure_audit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def _where(entries: list[dict[str, Any]]) -> set[tuple[str, str, int]]:

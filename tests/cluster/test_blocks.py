@@ -10,7 +10,7 @@ from exposure_audit.cluster import ClusterBlock, _split
 from exposure_audit.observations import NameResolution
 from exposure_audit.ports import default_ports
 from exposure_audit.report import SkippedAddress
-from tests.test_cli import run_cli
+from tests.cli import run_cli
 
 RESOLVED = ResolvedTargets(
     {
