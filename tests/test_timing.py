@@ -11,8 +11,8 @@ from exposure_audit.config import ConfigError, parse_config
 from exposure_audit.ports import parse_ports
 from exposure_audit.probes.nmap_scan import NmapScanner
 from exposure_audit.timing import PRESETS, DiscoveryPolicy, discovery_policy
-from tests.hostile.test_fuzz import EMPTY_RUN, check_argv, run_with_fake_nmap
 from tests.cli import run_cli
+from tests.hostile.test_fuzz import EMPTY_RUN, check_argv, run_with_fake_nmap
 
 
 def test_the_default_is_the_default_preset() -> None:
