@@ -48,9 +48,14 @@ def list_namespaces() -> list[str]:
 
 def die_with_parent() -> None:
     """A ``preexec_fn``: if the creating process dies without tearing down (SIGKILL, crash),
-    the kernel sends the child SIGTERM, so no lab process outlives the run. Kept across exec
-    (not setuid)."""
-    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    the kernel sends the child SIGKILL, so no lab process outlives the run. Kept across exec
+    (not setuid).
+
+    SIGKILL, not SIGTERM: miniupnpd checks its quit flag before it calls select(), so a SIGTERM
+    landing between the two waits for its next timer (up to ``notify_interval``, 30 s here);
+    CI saw it outlive its parent by more than 15 s. An orphan has nothing to clean up that
+    outlives the sweep: its nftables rules live in the namespace the sweep deletes."""
+    _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @contextlib.contextmanager

@@ -118,7 +118,7 @@ def sweep_stale_namespaces() -> list[str]:
     """Delete what a test process that died without tearing down left: lab namespaces (names
     starting with :data:`NAMESPACE_PREFIX`) whose creating PID no longer exists and that hold
     no process, and such a process's lab work directories. Its daemons are already gone: they
-    get SIGTERM when their parent dies. Returns the namespaces deleted; touches nothing else."""
+    get SIGKILL when their parent dies. Returns the namespaces deleted; touches nothing else."""
     pattern = re.compile(re.escape(NAMESPACE_PREFIX) + r"(\d+)-[0-9a-f]+-(\w+)")
 
     def dead(match: re.Match[str]) -> bool:

@@ -166,7 +166,7 @@ def vantage_subnet(index: int) -> ipaddress.IPv4Network:
 def sweep_stale_namespaces() -> list[str]:
     """Delete what a process that died without tearing its lab down left: namespaces named
     ``eapr-<pid>-...`` whose creating PID no longer exists and that hold no process, and that
-    process's work directories. Its own children are already gone (they get SIGTERM when it
+    process's work directories. Its own children are already gone (they get SIGKILL when it
     dies). Returns the namespaces deleted; touches nothing else."""
     pattern = re.compile(re.escape(NAMESPACE_PREFIX) + r"(\d+)-[0-9a-f]+-([\w-]+)")
 
@@ -448,7 +448,7 @@ class PerimeterLab:
         cwd: str | os.PathLike[str] | None = REPO,
     ) -> subprocess.Popen[bytes]:
         """Start ``argv`` inside ``namespace`` and return at once (the Popen's pid is the
-        program's own: ``ip netns exec`` execs it). The process gets SIGTERM if this process
+        program's own: ``ip netns exec`` execs it). The process gets SIGKILL if this process
         dies; :meth:`stop` ends it (and anything it started in the lab's namespaces) if it is
         still running. ``cwd`` defaults to the repository root, so ``python -m
         exposure_audit...`` works uninstalled."""
