@@ -42,9 +42,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exposure_audit.lab import Lab, LabHost, LabService  # noqa: E402
+from exposure_audit.nmap.scanner import NmapScanner  # noqa: E402
+from exposure_audit.nmap.versiondb import quick_banner_versiondb  # noqa: E402
 from exposure_audit.ports import default_ports  # noqa: E402
-from exposure_audit.probes.nmap_scan import NmapScanner  # noqa: E402
-from exposure_audit.probes.nmap_versiondb import quick_banner_versiondb  # noqa: E402
 
 BASE = (
     LabService(5000, "http", "dsm72", "DSM 7.2 over HTTP"),

@@ -222,7 +222,7 @@ class ServiceObservation:
     ``state`` is nmap's word (``open``, ``filtered``, ...). ``service`` is the best name known:
     ``http``/``https`` when the HTTP probe spoke to it, else nmap's guess.
 
-    In a run audited from several vantage points (``exposure_audit.vantage``),
+    In a run audited from several vantage points (``exposure_audit.run.vantage``),
     ``reachable_from`` names the vantages (sorted) from which the port was seen open and
     ``untested_from`` those that audited the host but could not tell (the host was incomplete
     there, or the port or its protocol was not scanned from there); every other vantage of the

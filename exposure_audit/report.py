@@ -55,7 +55,7 @@ class Report:
     ``interrupted`` when a signal (Ctrl-C, SIGTERM) cut it.
 
     ``vantages`` names the vantage points (sorted) the run audited from
-    (``exposure_audit.vantage.merge_vantages``); empty for a run from one place.
+    (``exposure_audit.run.vantage.merge_vantages``); empty for a run from one place.
     ``not_audited`` lists the targets of which no address was audited, with the reason: a run
     whose ``hosts`` is empty audited nothing, and says so.
     """

@@ -206,6 +206,6 @@ def vantage_reports() -> dict[str, Report]:
 
 def vantage_report() -> Report:
     """:func:`vantage_reports` merged: the two-vantage sample the renderers' golden files show."""
-    from exposure_audit.vantage import merge_vantages
+    from exposure_audit.run.vantage import merge_vantages
 
     return merge_vantages(vantage_reports(), now=VANTAGE_NOW)

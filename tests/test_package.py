@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import exposure_audit
-from exposure_audit.progress import LineProgress, make_progress
+from exposure_audit.cli.progress import LineProgress, make_progress
 
 PACKAGE = Path(exposure_audit.__file__).parent
 

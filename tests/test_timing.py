@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from exposure_audit.config import ConfigError, parse_config
+from exposure_audit.cli.config import ConfigError, parse_config
+from exposure_audit.nmap.scanner import NmapScanner
 from exposure_audit.ports import parse_ports
-from exposure_audit.probes.nmap_scan import NmapScanner
 from exposure_audit.timing import PRESETS, DiscoveryPolicy, discovery_policy
-from tests.cli import run_cli
+from tests.cli.runner import run_cli
 from tests.hostile.test_fuzz import EMPTY_RUN, check_argv, run_with_fake_nmap
 
 
@@ -140,8 +140,8 @@ def test_nmap_runs_going_at_once_share_the_rate() -> None:
 
 def test_an_audit_of_several_batches_gives_each_nmap_its_share_of_the_rate() -> None:
     # Given 600 addresses in batches of 128 (5 batches, 4 at once) and a total rate of 2000/s
-    from exposure_audit.audit import Auditor, AuditSettings
     from exposure_audit.probes.dns import make_resolver
+    from exposure_audit.run.audit import Auditor, AuditSettings
     from exposure_audit.targets import parse_item, plan_targets
 
     plan = plan_targets(

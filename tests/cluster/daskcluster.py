@@ -3,7 +3,7 @@ processes, each in its own process group (killed whole, nmap children included).
 
 Everything binds 127.0.0.1 with the dashboards off; the scheduler's address comes from its
 ``--scheduler-file``. The processes get the repository on ``PYTHONPATH``: the scheduler
-unpickles the task graph (it must import ``exposure_audit.cluster``) and the workers run it.
+unpickles the task graph (it must import ``exposure_audit.run.cluster``) and the workers run it.
 Logs go to files in the cluster's directory (shown when a start fails).
 """
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
-from exposure_audit.audit import AuditSettings, ResolvedTargets
-from exposure_audit.cluster import ClusterBlock, _split
 from exposure_audit.observations import NameResolution
 from exposure_audit.ports import default_ports
 from exposure_audit.report import SkippedAddress
-from tests.cli import run_cli
+from exposure_audit.run.audit import AuditSettings, ResolvedTargets
+from exposure_audit.run.cluster import ClusterBlock, _split
+from tests.cli.runner import run_cli
 
 RESOLVED = ResolvedTargets(
     {

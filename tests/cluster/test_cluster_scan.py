@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
-from exposure_audit.audit import AuditSettings
-from exposure_audit.cluster import ClusterAudit, ClusterOptions, check_cluster
 from exposure_audit.errors import RunError
+from exposure_audit.history.store import HistoryStore
 from exposure_audit.lab import Lab
 from exposure_audit.ports import parse_ports
 from exposure_audit.probes.dns import make_resolver
 from exposure_audit.report import Report
-from exposure_audit.store import HistoryStore
+from exposure_audit.run.audit import AuditSettings
+from exposure_audit.run.cluster import ClusterAudit, ClusterOptions, check_cluster
 from exposure_audit.targets import parse_item, plan_targets
 
 from .conftest import NAME, NAMED, PLAN_ORDER, SLOW, TARGETS, MakeCluster
@@ -298,7 +298,7 @@ def test_bad_cluster_flags_are_usage_errors(flags: tuple[str, ...], message: str
 def test_without_distributed_cluster_is_a_usage_error_naming_the_extra(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from exposure_audit.cli import main
+    from exposure_audit.cli.main import main
 
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     code = main(["scan", "127.93.1.1", "--allow-private", "--cluster", "tcp://127.0.0.1:1"])

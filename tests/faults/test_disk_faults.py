@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.store import HistoryStore
+from exposure_audit.history.store import HistoryStore
 
 from ..servers import Server
 from .support import (

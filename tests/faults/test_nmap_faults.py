@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit.history.store import HistoryStore
 from exposure_audit.lab import Lab, LabHost, LabService
-from exposure_audit.store import HistoryStore
 
 from ..servers import Server
 from .support import environment, fake_nmap, integrity, oddball, run_cli

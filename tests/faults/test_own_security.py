@@ -33,7 +33,7 @@ import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 import exposure_audit
-from exposure_audit.store import HistoryStore
+from exposure_audit.history.store import HistoryStore
 
 from .support import environment, logging_nmap, run_cli
 
@@ -334,7 +334,7 @@ def test_nmap_runs_directly_and_scans_udp_only_as_root(
                 sys.executable,
                 "-c",
                 "import os, sys; os.geteuid = lambda: 1000; "
-                "from exposure_audit.cli import main; sys.exit(main(sys.argv[1:]))",
+                "from exposure_audit.cli.main import main; sys.exit(main(sys.argv[1:]))",
                 *argv,
             ],
             capture_output=True,

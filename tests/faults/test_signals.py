@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from exposure_audit.history.store import HistoryStore
 from exposure_audit.lab import Lab, LabHost, LabService
-from exposure_audit.store import HistoryStore
 
 from ..servers import Server
 from .support import (

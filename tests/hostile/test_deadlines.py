@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from exposure_audit.audit import _NMAP_GRACE, Auditor, AuditSettings
+from exposure_audit.nmap.scanner import NmapScanner
 from exposure_audit.observations import HostStatus
 from exposure_audit.ports import parse_ports
 from exposure_audit.probes.dns import make_resolver
 from exposure_audit.probes.http import HttpProbeSettings
-from exposure_audit.probes.nmap_scan import NmapScanner
 from exposure_audit.report import HostReport
+from exposure_audit.run.audit import _NMAP_GRACE, Auditor, AuditSettings
 from exposure_audit.targets import parse_item, plan_targets
 
 from .corpus import Corpus

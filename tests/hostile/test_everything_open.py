@@ -13,13 +13,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from exposure_audit.audit import Auditor, AuditSettings, _accepts_everything, _spread
+from exposure_audit.nmap.scanner import NmapScanner
 from exposure_audit.observations import HostStatus
 from exposure_audit.ports import parse_ports
 from exposure_audit.probes.dns import make_resolver
 from exposure_audit.probes.http import HttpProbeSettings
-from exposure_audit.probes.nmap_scan import NmapScanner
 from exposure_audit.report import Report
+from exposure_audit.run.audit import Auditor, AuditSettings, _accepts_everything, _spread
 from exposure_audit.targets import parse_item, plan_targets
 
 from .corpus import Case, Corpus, answer, hold, page

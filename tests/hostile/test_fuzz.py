@@ -5,7 +5,7 @@ only their documented error, and that error names what was wrong and where.
   characters reaches nmap's argument list (the argv ``NmapScanner`` builds is captured at
   ``asyncio.create_subprocess_exec``);
 - nmap's XML: through python-nmap's parser as the probe uses it (only ``ProbeFailed``), and
-  through :mod:`exposure_audit.nmap_import` (only ``NmapXmlError``, naming the file);
+  through :mod:`exposure_audit.nmap.xml` (only ``NmapXmlError``, naming the file);
 - UPnP descriptions, SOAP answers and SSDP datagrams: mutations of every recorded capture;
 - certificates: mutations of the odd certificate of the corpus.
 """
@@ -26,11 +26,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exposure_audit.errors import PortSpecError, ProbeFailed, TargetError
+from exposure_audit.nmap.scanner import NmapScanner
+from exposure_audit.nmap.versiondb import quick_banner_versiondb
 from exposure_audit.ports import PortSet, parse_ports
 from exposure_audit.probes import nmap_scan
 from exposure_audit.probes.http import parse_certificate
-from exposure_audit.probes.nmap_scan import NmapScanner
-from exposure_audit.probes.nmap_versiondb import quick_banner_versiondb
 from exposure_audit.targets import TargetSpec, parse_item, parse_lines, plan_targets
 from exposure_audit.upnp import (
     UpnpParseError,
@@ -266,7 +266,7 @@ toml_values = st.one_of(
 def test_a_config_with_hostile_values_raises_only_config_error_naming_line_and_key(
     values: dict[str, str],
 ) -> None:
-    from exposure_audit.config import ConfigError, parse_config
+    from exposure_audit.cli.config import ConfigError, parse_config
 
     lines = [f"{key} = {value}" for key, value in values.items()]
     try:
@@ -326,7 +326,7 @@ def test_nmap_xml_that_python_nmap_chokes_on_is_a_probe_failure(xml: str) -> Non
 @FUZZ
 @given(mutated([p.read_bytes() for p in NMAP_CAPTURES]))
 def test_an_nmap_xml_file_raises_only_its_error_naming_the_file(xml: bytes) -> None:
-    from exposure_audit.nmap_import import NmapXmlError, host_observation, parse_nmap_xml
+    from exposure_audit.nmap.xml import NmapXmlError, host_observation, parse_nmap_xml
 
     try:
         run = parse_nmap_xml(xml, "scan.xml")
@@ -338,7 +338,7 @@ def test_an_nmap_xml_file_raises_only_its_error_naming_the_file(xml: bytes) -> N
 
 
 def test_an_nmap_xml_file_with_an_unknown_encoding_is_an_nmap_xml_error() -> None:
-    from exposure_audit.nmap_import import NmapXmlError, parse_nmap_xml
+    from exposure_audit.nmap.xml import NmapXmlError, parse_nmap_xml
 
     with pytest.raises(NmapXmlError, match=r"^scan\.xml: "):
         parse_nmap_xml(_RUN.replace('encoding="UTF-8"', 'encoding="TTF-8"', 1).encode(), "scan.xml")

@@ -1,0 +1,553 @@
+"""``exposure-audit scan`` and ``exposure-audit demo``: options from flags over the config file,
+the audit session (history, accepted risks, diff, notifications), output and the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from ...errors import RunError, UsageError
+from ...findings import Severity
+from ...history.accept import AcceptedRisk, parse_accepted
+from ...history.notify import EmailTarget, WebhookTarget, redact_url
+from ...history.store import HistoryStore, StoreError, default_history_path
+from ...nmap.scanner import NmapScanner, udp_scan_possible
+from ...ports import default_ports, parse_ports
+from ...probes.dns import make_resolver
+from ...probes.http import HttpProbeSettings
+from ...render.diff import diff_to_dict, render_diff
+from ...render.html import TrendPoint
+from ...render.table import to_dict
+from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
+from ...run.cluster import (
+    DEFAULT_BLOCK_SIZE,
+    ClusterAudit,
+    ClusterOptions,
+    check_cluster,
+    parse_block_size,
+    parse_cluster_address,
+    parse_vantages,
+    require_distributed,
+)
+from ...run.session import (
+    Interrupts,
+    NotifyPlan,
+    SessionOptions,
+    SessionOutcome,
+    history_busy_timeout,
+    run_session,
+)
+from ...targets import (
+    DEFAULT_MAX_HOSTS,
+    TargetPlan,
+    TargetSpec,
+    parse_item,
+    parse_lines,
+    plan_targets,
+)
+from ...text import printable
+from ...timing import DiscoveryPolicy, discovery_policy
+from ..config import AuditConfig, parse_config
+from .formats import render_report, trend_of
+from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .upnp import read_inventory
+
+__all__ = ["cmd_demo", "cmd_scan", "parse_severity", "progress_for"]
+
+# The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a
+# Synology DDNS name, a name with no AAAA record, and one that does not exist.
+_DEMO_NAMES = (
+    "nas.example.net",
+    "dsm7.example.net",
+    "diskstation.myds.me",
+    "www.example.net",
+    "v4only.example.net",
+    "gone.example.net",
+)
+
+
+# Below this, a login page would not fit: DSM's markers and titles are in its first KiB.
+_MIN_BODY = 1024
+
+
+def parse_severity(text: str, flag: str) -> Severity | None:
+    """``high`` -> Severity.HIGH; ``never`` -> None; :class:`UsageError` naming ``flag``."""
+    if text.strip().lower() in ("never", "none", "off"):
+        return None
+    try:
+        return Severity.parse(text)
+    except ValueError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
+
+
+def progress_for(args: argparse.Namespace, stream: TextIO = sys.stderr) -> Progress | None:
+    from ..progress import make_progress
+
+    return make_progress(stream, quiet=args.quiet, forced=args.progress)
+
+
+def _stop(progress: Progress | None) -> None:
+    """Stop a progress display that can be stopped (the CLI's own: progress.RichProgress)."""
+    stop = getattr(progress, "stop", None)
+    if callable(stop):
+        stop()
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{what} {path}: not found") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+
+
+def _items(path: Path, what: str) -> list[TargetSpec]:
+    return parse_lines(_read_text(path, what).splitlines(), str(path))
+
+
+@dataclass(frozen=True)
+class _Effective:
+    """Flags over the config file over the defaults."""
+
+    plan: TargetPlan
+    settings: AuditSettings
+    resolver: str | None
+    fail_on: Severity | None
+    fail_on_new: Severity | None
+    history: Path | None
+    accepted: tuple[AcceptedRisk, ...]
+    notify: NotifyPlan | None
+    cluster: ClusterOptions | None = None
+
+
+def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOptions | None:
+    """``--cluster``, ``--block-size``, ``--vantages`` over the config's ``[cluster]``; the
+    last two need a scheduler (``--local`` ignores the config's)."""
+    configured = config.cluster if config is not None and not args.local else None
+    scheduler = args.cluster or (configured.scheduler if configured else None)
+    if scheduler is None:
+        for flag, value in (("--block-size", args.block_size), ("--vantages", args.vantages)):
+            if value is not None:
+                raise UsageError(f"{flag} needs --cluster (the Dask scheduler to run on)")
+        return None
+    where = f"{config.source}: [cluster] " if configured and config else ""
+    try:
+        address = parse_cluster_address(scheduler)
+        block_size = _pick(args.block_size, configured.block_size if configured else None, None)
+        size = DEFAULT_BLOCK_SIZE if block_size is None else parse_block_size(block_size)
+        if args.vantages is not None:
+            vantages = parse_vantages(args.vantages)
+        else:
+            vantages = parse_vantages(",".join(configured.vantages)) if configured else ()
+    except UsageError as exc:
+        raise UsageError(f"{where}{exc}" if not args.cluster else str(exc)) from None
+    require_distributed()  # without it: a usage error naming the extra to install
+    return ClusterOptions(address, block_size=size, vantages=vantages)
+
+
+def _pick(flag: Any, configured: Any, default: Any) -> Any:
+    return flag if flag is not None else configured if configured is not None else default
+
+
+def _scope(
+    args: argparse.Namespace, config: AuditConfig | None, base: Path
+) -> tuple[list[TargetSpec], list[TargetSpec]]:
+    """Targets and exclusions: the config's (files relative to it), then the command line's."""
+    where = config.source if config else ""
+    targets = [parse_item(t, f"{where}: targets") for t in (config.targets if config else ())]
+    targets += [parse_item(t, f"argument {i}") for i, t in enumerate(args.targets, 1)]
+    files = [base / f for f in (config.target_files if config else ())]
+    for path in [*files, *map(Path, args.input_file)]:
+        targets += _items(path, "targets file")
+    exclusions = [parse_item(e, f"{where}: exclude") for e in (config.exclude if config else ())]
+    exclusions += [parse_item(e, f"--exclude {e!r}") for e in args.exclude]
+    files = [base / f for f in (config.exclude_files if config else ())]
+    for path in [*files, *map(Path, args.exclude_file)]:
+        exclusions += _items(path, "exclude file")
+    if not targets:
+        raise UsageError("no targets: give addresses, ranges or names, -i FILE, or -c CONFIG")
+    return targets, exclusions
+
+
+def _effective(args: argparse.Namespace) -> _Effective:
+    config = _config(args.config) if args.config else None
+    base = Path(config.base_dir) if config else Path()
+    targets, exclusions = _scope(args, config, base)
+    max_hosts = _pick(args.max_hosts, config.max_hosts if config else None, DEFAULT_MAX_HOSTS)
+    if max_hosts < 1:
+        raise UsageError("--max-hosts must be at least 1")
+    allow_private = args.allow_private or bool(config and config.allow_private)
+    plan = plan_targets(targets, exclusions, allow_private=allow_private, max_hosts=max_hosts)
+
+    ports_text = _pick(args.ports, config.ports if config else None, None)
+    host_timeout = float(_pick(args.host_timeout, config.host_timeout if config else None, 60.0))
+    request_timeout = float(
+        _pick(args.request_timeout, config.request_timeout if config else None, 10.0)
+    )
+    if host_timeout <= 0 or request_timeout <= 0 or args.ssdp_wait <= 0:
+        raise UsageError("--host-timeout, --request-timeout and --ssdp-wait must be positive")
+    max_body = HttpProbeSettings.max_body_bytes if args.max_body is None else args.max_body
+    if max_body < _MIN_BODY:
+        raise UsageError(f"--max-body must be at least {_MIN_BODY} bytes")
+    inventory_path = args.upnp_inventory or (
+        str(base / config.upnp_inventory) if config and config.upnp_inventory else None
+    )
+    upnp = not args.no_upnp and (config.upnp is not False if config else True)
+    settings = AuditSettings(
+        ports=parse_ports(ports_text) if ports_text else default_ports(),
+        host_timeout=host_timeout,
+        http=HttpProbeSettings(
+            request_timeout=request_timeout,
+            identify_timeout=min(HttpProbeSettings.identify_timeout, request_timeout),
+            max_body_bytes=max_body,
+        ),
+        udp=False if args.no_udp else None,
+        version_detection=not args.no_version_detection,
+        upnp=upnp,
+        ssdp_wait=args.ssdp_wait,
+        inventory=read_inventory(inventory_path) if inventory_path else None,
+        discovery=_discovery(args, config),
+    )
+    return _Effective(
+        plan=plan,
+        settings=settings,
+        resolver=_pick(args.resolver, config.resolver if config else None, None),
+        **_thresholds(args, config),
+        history=_history(args, config),
+        accepted=_accepted(args, config, base),
+        notify=_notify_plan(args, config),
+        cluster=_cluster(args, config),
+    )
+
+
+def _discovery(args: argparse.Namespace, config: AuditConfig | None) -> DiscoveryPolicy:
+    """``--timing``/``--rate``/``--retries`` over the config's ``timing``/``rate``/``retries``."""
+    try:
+        return discovery_policy(
+            _pick(args.timing, config.timing if config else None, None),
+            rate=_pick(args.rate, config.rate if config else None, None),
+            retries=_pick(args.retries, config.retries if config else None, None),
+        )
+    except ValueError as exc:
+        raise UsageError(f"discovery timing (--timing, --rate, --retries): {exc}") from None
+
+
+def _config(path: str) -> AuditConfig:
+    text = _read_text(Path(path), "config file")
+    return parse_config(text, path)
+
+
+def _configured_severity(value: object) -> Severity | None:
+    return value if isinstance(value, Severity) else None
+
+
+def _thresholds(args: argparse.Namespace, config: AuditConfig | None) -> dict[str, Any]:
+    """``--fail-on-new`` given (flag or config): ``--fail-on`` applies only if given too."""
+    new_text = args.fail_on_new
+    fail_on_new = (
+        parse_severity(new_text, "--fail-on-new")
+        if new_text is not None
+        else _configured_severity(config.fail_on_new)
+        if config
+        else None
+    )
+    if args.fail_on is not None:
+        fail_on = parse_severity(args.fail_on, "--fail-on")
+    elif config is not None and config.fail_on is not None:
+        fail_on = _configured_severity(config.fail_on)
+    else:
+        fail_on = None if fail_on_new is not None else Severity.HIGH
+    return {"fail_on": fail_on, "fail_on_new": fail_on_new}
+
+
+def _history(args: argparse.Namespace, config: AuditConfig | None) -> Path | None:
+    if args.no_history or (config is not None and not config.history.enabled):
+        return None
+    if args.history:
+        return Path(args.history)
+    if config is not None and config.history.path:
+        return Path(config.base_dir) / config.history.path
+    return default_history_path()
+
+
+def _accepted(
+    args: argparse.Namespace, config: AuditConfig | None, base: Path
+) -> tuple[AcceptedRisk, ...]:
+    risks = list(config.accepted) if config else []
+    files = [str(base / f) for f in (config.accepted_files if config else ())] + list(args.accepted)
+    for name in files:
+        risks += parse_accepted(_read_text(Path(name), "accepted risks file"), name)
+    return tuple(risks)
+
+
+def _notify_plan(args: argparse.Namespace, config: AuditConfig | None) -> NotifyPlan | None:
+    notify = config.notify if config else None
+    webhook = None
+    email = None
+    if notify is not None and notify.webhook is not None:
+        hook = notify.webhook
+        url = hook.url or os.environ.get(hook.url_env or "", "")
+        if not url:
+            raise UsageError(
+                f"{config.source if config else ''}: notify.webhook.url_env "
+                f"names {hook.url_env!r}, which is not set"
+            )
+        webhook = WebhookTarget(url, hook.format.value, retries=hook.retries)
+    if args.webhook:
+        webhook = WebhookTarget(args.webhook, webhook.format if webhook else "json")
+    if notify is not None and notify.email is not None:
+        mail = notify.email
+        email = EmailTarget(
+            host=mail.host,
+            port=mail.port,
+            starttls=mail.starttls,
+            sender=mail.sender,
+            to=mail.to,
+            username_env=mail.username_env,
+            password_env=mail.password_env,
+            retries=mail.retries,
+        )
+    if webhook is None and email is None:
+        return None
+    return NotifyPlan(
+        when=notify.when.value if notify else "change",
+        min_severity=notify.min_severity if notify else Severity.INFO,
+        webhook=webhook,
+        email=email,
+        fail_run_on_error=notify.fail_run_on_error if notify else False,
+    )
+
+
+def cmd_scan(args: argparse.Namespace) -> int:
+    effective = _effective(args)
+    history_busy_timeout()  # a bad $EXPOSURE_AUDIT_HISTORY_TIMEOUT stops the run here (exit 2)
+    if args.dry_run:
+        _print_dry_run(effective)
+        return EXIT_OK
+    auditor: AuditRun
+    progress = progress_for(args)
+    if effective.cluster is not None:
+        # Fails at once (exit 3) when the cluster cannot take the run: nothing resolved, stored.
+        check_cluster(effective.cluster)
+        auditor = ClusterAudit(
+            effective.plan,
+            effective.settings,
+            effective.cluster,
+            resolver=make_resolver(effective.resolver),
+            progress=progress,
+        )
+    else:
+        auditor = Auditor(
+            effective.plan,
+            effective.settings,
+            scanner=NmapScanner(policy=effective.settings.discovery),
+            resolver=make_resolver(effective.resolver),
+            udp_possible=udp_scan_possible(),
+            progress=progress,
+        )
+    options = SessionOptions(
+        history=effective.history,
+        command=_command_line(sys.argv[1:], args),
+        targets=[*effective.plan.addresses, *effective.plan.hostnames],
+        compare=args.compare,
+        need_diff=effective.fail_on_new is not None,
+        accepted=effective.accepted,
+        notify=effective.notify,
+    )
+    # A signal is honoured where the session looks for it, never in the middle of a write
+    # (session.Interrupts); only a second one stops everything at once.
+    with Interrupts() as interrupts, interrupts.deferred():
+        try:
+            try:
+                outcome = run_session(auditor, options, interrupts)
+            finally:
+                _stop(progress)  # before any message: no bar drawn over it, cursor back
+            code = _finish(outcome, args, effective)
+        except KeyboardInterrupt:
+            print(
+                f"exposure-audit: interrupted again by {interrupts.name or 'a signal'}: stopped"
+                " at once; what was not written yet is lost (the history lists the run as"
+                " interrupted)",
+                file=sys.stderr,
+            )
+            return EXIT_RUN
+        if interrupts.received is not None and not outcome.interrupted:
+            print(
+                f"exposure-audit: interrupted by {interrupts.name} while writing the report; "
+                "the run finished and is stored",
+                file=sys.stderr,
+            )
+            return EXIT_RUN
+    return code
+
+
+def _command_line(argv: list[str], args: argparse.Namespace) -> str:
+    """The command as stored in the history, with the webhook URL cut to its origin: its path
+    is the credential of a chat webhook (however the flag was spelt: ``--webhook=URL``,
+    ``--webh URL``)."""
+    secret = args.webhook
+    words = ["exposure-audit", *argv]
+    if secret:
+        words = [w.replace(secret, redact_url(secret)) for w in words]
+    return " ".join(words)
+
+
+def _print_dry_run(effective: _Effective) -> None:
+    plan = effective.plan
+    print(f"{len(plan.addresses)} address(es), {len(plan.hostnames)} name(s) to resolve")
+    for address in plan.addresses:
+        print(f"address {address}")
+    for name in plan.hostnames:
+        print(f"name {name}")
+    print(f"ports: {effective.settings.ports.describe()}")
+    print(f"discovery: {effective.settings.discovery.describe()}")
+    http = effective.settings.http
+    print(
+        f"bounds: host-timeout {effective.settings.host_timeout:g} s, request-timeout "
+        f"{http.request_timeout:g} s, max-body {http.max_body_bytes} bytes"
+    )
+    print(f"history: {effective.history or 'off'}")
+    if effective.cluster is not None:
+        cluster = effective.cluster
+        vantages = f", vantages {', '.join(cluster.vantages)}" if cluster.vantages else ""
+        print(f"cluster: {cluster.address}, blocks of {cluster.block_size} addresses{vantages}")
+
+
+def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
+    if args.format == "html":
+        return render_report(
+            outcome.report,
+            "html",
+            trend=_trend(outcome),
+            diff=outcome.diff if args.compare else None,
+        )
+    if not args.compare:
+        return render_report(outcome.report, args.format)
+    if args.format == "json":
+        doc = to_dict(outcome.report)
+        doc["diff"] = diff_to_dict(outcome.diff) if outcome.diff else None
+        return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    text = render_report(outcome.report, args.format)
+    if args.format == "table":
+        if outcome.diff is None:
+            text += "\nno earlier complete run to compare with\n"
+        else:
+            text += f"\nchanges since run {outcome.diff.old_run}:\n" + render_diff(
+                outcome.diff, "table"
+            )
+    return text
+
+
+def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
+    """The history's runs up to this one, for the HTML trend chart (none without history)."""
+    if outcome.history is None:
+        return []
+    try:
+        with HistoryStore(outcome.history, busy_timeout=history_busy_timeout()) as store:
+            return trend_of(store.runs())
+    except StoreError:
+        return []  # the report matters more than its chart: the store's trouble is reported
+
+
+def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effective) -> int:
+    """Write the report, say on stderr what went wrong, and give the exit code: 3 when the run
+    was interrupted, could not finish or be written or stored, or audited no host at all."""
+    code = emit(_render(outcome, args), args.output)
+    report = outcome.report
+    nothing = say_nothing_audited(report)
+    for error in [*outcome.store_errors, *outcome.compare_errors]:
+        print(f"exposure-audit: history: {error}", file=sys.stderr)
+    for delivery in outcome.deliveries:
+        if not delivery.delivered:
+            print(
+                f"exposure-audit: notification by {delivery.channel} to {delivery.target} "
+                f"failed after {delivery.attempts} attempt(s): {delivery.error}",
+                file=sys.stderr,
+            )
+    if outcome.interrupted:
+        by = f" by {outcome.signal}" if outcome.signal else ""
+        during = f" during {outcome.interrupted_in}" if outcome.interrupted_in else ""
+        stored = ""
+        if outcome.run_id is not None and not outcome.store_errors:
+            stored = "; the run is in the history" + (
+                "" if outcome.interrupted_in == "notifications" else " as interrupted"
+            )
+        print(
+            f"exposure-audit: interrupted{by}{during}; the report holds what was found{stored}",
+            file=sys.stderr,
+        )
+        return EXIT_RUN
+    if code != EXIT_OK or not report.complete or outcome.store_errors or nothing:
+        # A run the history could not take in full ends with 3 as well: the report has it.
+        for error in report.errors:
+            # printable: nmap's stderr and target text may carry terminal escapes
+            print(f"exposure-audit: run error: {printable(error, 1000)}", file=sys.stderr)
+        return EXIT_RUN
+    if outcome.notification_failed and effective.notify and effective.notify.fail_run_on_error:
+        return EXIT_RUN
+    return _verdict(outcome, effective)
+
+
+def _verdict(outcome: SessionOutcome, effective: _Effective) -> int:
+    """1 when a new or worsened finding reaches ``--fail-on-new`` (every finding is new on a
+    first run), or any finding reaches ``--fail-on``; accepted risks never count."""
+    if effective.fail_on_new is not None:
+        threshold = effective.fail_on_new
+        if outcome.diff is not None:
+            worse = [c.after for c in outcome.diff.worsened() if c.after is not None]
+        else:
+            worse = outcome.report.findings()
+        if any(f.counts and f.severity >= threshold for f in worse):
+            return EXIT_FINDINGS
+    worst = outcome.report.worst_severity()
+    if effective.fail_on is not None and worst is not None and worst >= effective.fail_on:
+        return EXIT_FINDINGS
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Start the built-in lab on loopback, audit it (no history), print, stop the lab."""
+    from ...lab import demo_lab
+
+    lab = demo_lab()
+    try:
+        lab.start()
+    except OSError as exc:
+        raise RunError(f"the demo lab could not start: {exc}") from None
+    try:
+        for line in lab.skipped:
+            print(f"demo lab: not started: {line}", file=sys.stderr)
+        targets = [h.address for h in lab.hosts] + list(_DEMO_NAMES)
+        progress = progress_for(args)
+        plan = plan_targets([parse_item(t, "demo lab") for t in targets], allow_private=True)
+        auditor = Auditor(
+            plan,
+            AuditSettings(ports=default_ports(), host_timeout=30.0),
+            scanner=NmapScanner(),
+            resolver=make_resolver(lab.resolver),
+            udp_possible=udp_scan_possible(),
+            progress=progress,
+        )
+        try:
+            outcome = run_session(
+                auditor,
+                SessionOptions(history=None, command="exposure-audit demo", targets=targets),
+            )
+        finally:
+            _stop(progress)
+        code = emit(render_report(outcome.report, args.format), args.output)
+    finally:
+        lab.stop()
+    nothing = say_nothing_audited(outcome.report)
+    if outcome.interrupted or code != EXIT_OK or nothing:
+        return EXIT_RUN
+    # The demo lab is vulnerable on purpose: the demo succeeds when the audit ran.
+    return EXIT_OK

@@ -1,0 +1,338 @@
+"""Command-line interface: argument parsing and dispatch. The commands live in
+:mod:`exposure_audit.cli.commands`; argv, files, stdout/stderr and exit codes stay on this side.
+
+Exit codes: 0 done, nothing at or above ``--fail-on`` (or, with ``--fail-on-new``, nothing new
+or worse at or above it); 1 done, such findings; 2 bad usage or input, nothing scanned; 3 the
+run could not run or finish (whatever was found is still written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from tabulate import tabulate
+
+from .. import __version__
+from ..errors import RunError, UsageError
+from ..render.diff import DIFF_FORMATS
+from ..rules import RULES, rule_by_id
+from ..timing import PRESETS
+from .commands.formats import REPORT_FORMATS
+from .commands.grade import cmd_grade
+from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
+from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
+from .commands.scan import cmd_demo, cmd_scan, parse_severity
+from .commands.upnp import cmd_upnp_inventory
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exposure-audit",
+        description="Audit Internet exposure from the outside: DSM management ports, NAS "
+        "services, UPnP forwards, versions; graded against 'patch, and never expose management'.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _scan_parser(sub.add_parser("scan", help="audit addresses, ranges and host names"))
+
+    demo = sub.add_parser("demo", help="start the built-in lab on loopback and audit it")
+    _output_options(demo, REPORT_FORMATS)
+
+    history = sub.add_parser("history", help="list the stored runs")
+    _store_option(history)
+    history.add_argument("--limit", type=int, default=None, metavar="N")
+    _output_options(history, ["table", "json"])
+    report = sub.add_parser("report", help="re-render a stored run")
+    report.add_argument("run", metavar="RUN", help="a run id, 'latest' or 'previous'")
+    _store_option(report)
+    _output_options(report, REPORT_FORMATS)
+    diff = sub.add_parser("diff", help="what changed between two stored runs")
+    diff.add_argument("old", nargs="?", metavar="OLD", help="default: the previous complete run")
+    diff.add_argument("new", nargs="?", metavar="NEW", help="default: the latest complete run")
+    _store_option(diff)
+    _output_options(diff, sorted(DIFF_FORMATS))
+
+    schedule = sub.add_parser("schedule", help="print a weekly cron line or systemd units")
+    schedule.add_argument("--print", choices=("cron", "systemd"), required=True)
+    schedule.add_argument("-c", "--config", required=True, metavar="FILE")
+    schedule.add_argument("--log", metavar="FILE", help="cron: append output to this file")
+
+    inventory = sub.add_parser(
+        "upnp-inventory",
+        help="inside the LAN: read the router's UPnP port mappings (read-only) into a file",
+    )
+    inventory.add_argument("--igd", metavar="URL", help="the IGD description URL (skip SSDP)")
+    inventory.add_argument(
+        "--wait",
+        type=float,
+        default=3.0,
+        metavar="SECONDS",
+        help="how long to wait for SSDP answers (default 3)",
+    )
+    _output_options(inventory, ["json", "table"], default="json")
+
+    grade = sub.add_parser("grade", help="grade an existing nmap XML run (no re-scan)")
+    grade.add_argument("--nmap-xml", required=True, metavar="FILE", help="nmap's -oX output")
+    grade.add_argument(
+        "--probe",
+        action="store_true",
+        help="also run the HTTP/TLS/DSM and UPnP probes on its open ports",
+    )
+    grade.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="with --probe: allow probing non-public addresses",
+    )
+    grade.add_argument("--host-timeout", type=float, default=60.0, metavar="SECONDS")
+    grade.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
+    grade.add_argument("--no-upnp", action="store_true", help="with --probe: no UPnP probes")
+    grade.add_argument("--upnp-inventory", metavar="FILE")
+    grade.add_argument("--fail-on", default=None, metavar="SEVERITY")
+    _output_options(grade, REPORT_FORMATS)
+
+    rules = sub.add_parser("rules", help="list every rule")
+    rules.add_argument("--format", choices=("table", "json"), default="table")
+    explain = sub.add_parser("explain", help="show one rule in full")
+    explain.add_argument("rule", metavar="RULE_ID")
+    return parser
+
+
+def _scan_parser(scan: argparse.ArgumentParser) -> None:
+    scan.add_argument("targets", nargs="*", metavar="TARGET", help="address, CIDR or host name")
+    scan.add_argument("-c", "--config", metavar="FILE", help="a TOML config (flags override it)")
+    scan.add_argument(
+        "-i",
+        "--input-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="read targets from FILE (one per line, # comments)",
+    )
+    scan.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="ITEM",
+        help="never scan this address, range or name (repeatable)",
+    )
+    scan.add_argument("--exclude-file", action="append", default=[], metavar="FILE")
+    scan.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow non-public targets (private, loopback, documentation, ...)",
+    )
+    scan.add_argument(
+        "--max-hosts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse ranges expanding past N addresses (default 65536)",
+    )
+    scan.add_argument(
+        "--dry-run", action="store_true", help="print the effective targets and ports, scan nothing"
+    )
+    scan.add_argument(
+        "-p",
+        "--ports",
+        metavar="SPEC",
+        help="ports to scan, e.g. 22,80,5000-5001,U:161 (default: Synology set)",
+    )
+    scan.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS server to ask")
+    scan.add_argument(
+        "--host-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per-host deadline (default 60)",
+    )
+    scan.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="per-request HTTP/TLS timeout (default 10)",
+    )
+    scan.add_argument(
+        "--max-body",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help="bytes read of one HTTP body, counted after decompression (default 1048576)",
+    )
+    scan.add_argument(
+        "--timing",
+        choices=list(PRESETS),
+        default=None,
+        help="discovery pace: polite, default or fast (docs/performance.md)",
+    )
+    scan.add_argument(
+        "--rate",
+        type=int,
+        default=None,
+        metavar="PROBES/S",
+        help="hold nmap's discovery at this many probes per second",
+    )
+    scan.add_argument(
+        "--retries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="resend an unanswered probe N times (default 2)",
+    )
+    scan.add_argument("--no-udp", action="store_true", help="do not scan UDP ports with nmap")
+    scan.add_argument(
+        "--no-version-detection", action="store_true", help="skip nmap -sV on non-HTTP ports"
+    )
+    scan.add_argument(
+        "--no-upnp",
+        action="store_true",
+        help="no UPnP probes (SSDP, IGD description, mapping table)",
+    )
+    scan.add_argument(
+        "--ssdp-wait",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long to wait for SSDP answers, all targets together (default 2)",
+    )
+    scan.add_argument(
+        "--upnp-inventory",
+        metavar="FILE",
+        help="mappings taken inside with upnp-inventory, to tie to what is reachable",
+    )
+    _store_option(scan)
+    scan.add_argument("--no-history", action="store_true", help="do not store this run")
+    scan.add_argument(
+        "--compare",
+        action="store_true",
+        help="also show what changed since the latest complete run",
+    )
+    scan.add_argument(
+        "--fail-on-new",
+        metavar="SEVERITY",
+        help="exit 1 only when a new or worsened finding reaches SEVERITY",
+    )
+    scan.add_argument(
+        "--accepted",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="accepted risks ([[accept]] entries in TOML)",
+    )
+    scan.add_argument("--webhook", metavar="URL", help="POST a notification here after the run")
+    _output_options(scan, REPORT_FORMATS)
+    scan.add_argument(
+        "--fail-on",
+        default=None,
+        metavar="SEVERITY",
+        help="exit 1 when a finding reaches it (default high; 'never')",
+    )
+    cluster = scan.add_argument_group("scale-out on a Dask cluster (docs/cluster.md)")
+    cluster.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="audit on the workers of this Dask scheduler, tcp://HOST:PORT or tls://HOST:PORT",
+    )
+    cluster.add_argument(
+        "--block-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="addresses per block a worker audits (default 64)",
+    )
+    cluster.add_argument(
+        "--vantages",
+        metavar="NAME,NAME",
+        help="audit every block from each vantage (workers with resource vantage-NAME) "
+        "and merge what they saw",
+    )
+    cluster.add_argument(
+        "--local",
+        action="store_true",
+        help="run on this machine even though the config names a [cluster]",
+    )
+
+
+def _store_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "--history", metavar="PATH", help="the history store (default: the user data dir)"
+    )
+
+
+def _output_options(
+    cmd: argparse.ArgumentParser, formats: Sequence[str], default: str = "table"
+) -> None:
+    cmd.add_argument("--format", choices=list(formats), default=default)
+    cmd.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
+    cmd.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    cmd.add_argument(
+        "--progress", action="store_true", help="show progress even when stderr is not a terminal"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    args = _parser().parse_args(argv)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "scan": cmd_scan,
+        "demo": cmd_demo,
+        "history": cmd_history,
+        "report": cmd_report,
+        "diff": cmd_diff,
+        "schedule": cmd_schedule,
+        "upnp-inventory": cmd_upnp_inventory,
+        "grade": cmd_grade,
+        "rules": _cmd_rules,
+        "explain": _cmd_explain,
+    }
+    try:
+        if getattr(args, "fail_on", None) is not None:
+            parse_severity(args.fail_on, "--fail-on")  # fail fast, before anything runs
+        return commands[args.command](args)
+    except UsageError as exc:
+        print(f"exposure-audit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RunError as exc:
+        print(f"exposure-audit: run failed: {exc}", file=sys.stderr)
+        return EXIT_RUN
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    if args.format == "json":
+        rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "severity": r.severity.label,
+                "rationale": r.rationale,
+                "remediation": r.remediation,
+                "references": list(r.references),
+            }
+            for r in RULES.values()
+        ]
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(
+        tabulate(
+            [[r.id, r.severity.label, r.title] for r in RULES.values()],
+            headers=["id", "severity", "title"],
+        )
+    )
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    try:
+        rule = rule_by_id(args.rule)
+    except KeyError as exc:
+        raise UsageError(str(exc.args[0])) from None
+    print(f"{rule.id}: {rule.title}\nseverity: {rule.severity.label}\n")
+    print(f"why: {rule.rationale}\n\nremediation: {rule.remediation}")
+    for ref in rule.references:
+        print(f"reference: {ref}")
+    return EXIT_OK

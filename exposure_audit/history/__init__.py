@@ -1,0 +1,1 @@
+"""What outlives a run: the history store, accepted risks, notifications, schedules."""

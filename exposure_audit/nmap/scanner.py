@@ -1,0 +1,280 @@
+"""Port discovery and service versions with the real nmap, through python-nmap.
+
+Only normalised IP addresses and digit-only port lists reach nmap's command line: every host
+string is re-parsed with :mod:`ipaddress` here (defence in depth behind the target grammar), so a
+"target" can never be read as an option (CVE-2022-30284 in python-libnmap was exactly that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import shutil
+import signal
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import defusedxml.ElementTree as SafeET
+import nmap
+
+from ..errors import ProbeFailed, ScannerUnavailable
+from ..observations import ServiceObservation
+from ..ports import PortSet
+from ..timing import DiscoveryPolicy, discovery_policy
+from .versiondb import quick_banner_versiondb
+
+# python-nmap's XML parser is an instance method; one instance serves every parse (it keeps
+# nothing between calls but the last result).
+_PARSER = nmap.PortScanner.__new__(nmap.PortScanner)
+
+__all__ = ["DiscoveryResult", "NmapScanner", "VersionInfo", "udp_scan_possible"]
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """Ports nmap reported for one address, and whether its host deadline cut it short."""
+
+    address: str
+    services: tuple[ServiceObservation, ...] = ()
+    timed_out: bool = False
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """What ``-sV`` said about one port. ``identified`` is True when a probe's answer matched
+    a service (nmap's confidence above its port-table guess, 3) and the match is a service,
+    not ``tcpwrapped`` (the peer hung up at once: nothing was learned)."""
+
+    service: str
+    product: str = ""
+    version: str = ""
+    extrainfo: str = ""
+    identified: bool = False
+
+
+@dataclass
+class NmapScanner:
+    """Runs nmap. ``path`` defaults to ``nmap`` on PATH; a missing binary raises at once.
+
+    ``policy`` paces discovery (``-T``, rates, retries: :mod:`exposure_audit.timing`); its
+    ``-T`` serves ``-sV`` too. ``version_intensity``, ``version_parallelism`` and
+    ``quick_banners`` (a 2 s wait for a first banner instead of nmap's 6 s:
+    :mod:`.nmap_versiondb`) were chosen by measurement (docs/performance.md).
+    """
+
+    path: str | None = None
+    policy: DiscoveryPolicy = field(default_factory=discovery_policy)
+    version_intensity: int = 2
+    version_parallelism: int = 64
+    quick_banners: bool = True
+    _binary: str = field(init=False, default="")
+
+    def __post_init__(self) -> None:
+        found = shutil.which(self.path or "nmap")
+        if found is None:
+            raise ScannerUnavailable(
+                f"nmap not found ({self.path or 'nmap'} is not on PATH); install it, "
+                "e.g. apt-get install nmap"
+            )
+        self._binary = found
+
+    async def discover(
+        self,
+        addresses: Sequence[str],
+        ports: PortSet,
+        *,
+        udp: bool,
+        host_timeout: float,
+        concurrent: int = 1,
+    ) -> dict[str, DiscoveryResult]:
+        """Connect-scan ``ports`` on ``addresses`` (one family per call); UDP too when ``udp``.
+
+        ``concurrent`` is how many discovery runs go at once: the policy's rates are the
+        total, so this run takes its share. Returns a result for every address asked for. An
+        address nmap's ``--host-timeout`` cut short has ``timed_out`` set and whatever ports nmap
+        still reported.
+        """
+        hosts = _checked_hosts(addresses)
+        spec = ports.nmap_spec(udp=udp)
+        if not spec or not hosts:
+            return {a: DiscoveryResult(a) for a in hosts}
+        flags = ["-sT", "-sU"] if udp and ports.udp else ["-sT"]
+        flags += ["-Pn", "-n", *self.policy.shared(concurrent).nmap_flags()]
+        flags += ["--host-timeout", _seconds(host_timeout)]
+        raw, timed_out = await self._run(hosts, spec, flags)
+        return {a: DiscoveryResult(a, _services(raw.get(a, {})), a in timed_out) for a in hosts}
+
+    async def versions(
+        self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
+    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]:
+        """Run ``-sV`` on the given TCP ports of each address (``{address: [ports]}``).
+
+        Addresses sharing a port list share one nmap run; the runs go concurrently. Returns the
+        version info per (address, port) and the addresses whose deadline cut ``-sV`` short.
+        """
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for address, port_list in targets.items():
+            if port_list:
+                groups.setdefault(tuple(sorted(set(port_list))), []).append(address)
+        flags = ["-sT", "-sV", "-Pn", "-n", f"-T{int(self.policy.timing)}"]
+        flags += ["--version-intensity", str(int(self.version_intensity))]
+        flags += ["--max-parallelism", str(int(self.version_parallelism))]
+        versiondb = quick_banner_versiondb(self._binary) if self.quick_banners else None
+        flags += ["--versiondb", versiondb] if versiondb else []
+        flags += ["--host-timeout", _seconds(host_timeout)]
+        runs = await asyncio.gather(
+            *(
+                self._run(_checked_hosts(hosts), ",".join(map(str, port_list)), flags)
+                for port_list, hosts in groups.items()
+            )
+        )
+        found: dict[tuple[str, int], VersionInfo] = {}
+        cut: set[str] = set()
+        for (port_list, _hosts), (raw, timed_out) in zip(groups.items(), runs, strict=True):
+            cut |= timed_out
+            for address, row in raw.items():
+                table = row.get("tcp", {})
+                for port, info in table.items() if isinstance(table, Mapping) else ():
+                    if info.get("state") == "open" and int(port) in port_list:
+                        found[(address, int(port))] = _version_info(info)
+        return found, cut
+
+    async def _run(
+        self, hosts: Sequence[str], ports: str, flags: Sequence[str]
+    ) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Run one nmap; the process is killed if the caller is cancelled (Ctrl-C, deadline)."""
+        if not hosts:
+            return {}, set()
+        family = ["-6"] if any(":" in h for h in hosts) else []
+        # "--" ends nmap's options: even a host string starting with "-" could not be one.
+        argv = [self._binary, "-oX", "-", *family, *flags, "-p", ports, "--", *hosts]
+        try:
+            # An argv list, no shell: nothing in it is ever parsed by a shell.
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # removed or made unrunnable since it was found
+            raise ProbeFailed(f"nmap could not be started ({self._binary}): {exc}") from exc
+        try:
+            stdout, stderr = await process.communicate()
+        except BaseException:
+            if process.returncode is None:
+                process.kill()
+                await asyncio.shield(process.wait())
+            raise
+        err = stderr.decode("utf-8", "replace")
+        if process.returncode != 0:
+            detail = err.strip()[:500]
+            raise ProbeFailed(_exit_status(process.returncode) + (f": {detail}" if detail else ""))
+        try:
+            result = nmap.PortScanner.analyse_nmap_xml_scan(
+                _PARSER, nmap_xml_output=stdout.decode("utf-8", "replace"), nmap_err=err
+            )
+            if not isinstance(result, dict) or not isinstance(result.get("scan"), dict):
+                raise ProbeFailed("nmap printed no usable XML")
+            rows = {_normalise(h): dict(v) for h, v in result["scan"].items()}
+            return rows, _timed_out_hosts(stdout)
+        except nmap.PortScannerError as exc:
+            raise ProbeFailed(f"nmap printed no usable XML: {str(exc).strip()[:300]}") from exc
+        except (AttributeError, KeyError, LookupError, TypeError, ValueError) as exc:
+            # python-nmap's parser trips over XML nmap did not finish (no <runstats>: nmap cut
+            # short), an unknown encoding declaration or a port that is not a number.
+            what = f"{type(exc).__name__}: {str(exc).strip()[:200]}".rstrip(": ")
+            raise ProbeFailed(f"nmap printed no usable XML ({what})") from exc
+
+
+# nmap's confidence for a service name taken from its port table (nmap-services), not from
+# an answer: "conf 3" with method "table" (nmap's XML output reference).
+_TABLE_CONFIDENCE = 3
+
+
+def _version_info(info: Mapping[str, Any]) -> VersionInfo:
+    service = str(info.get("name") or "")
+    try:
+        confidence = int(info.get("conf") or 0)
+    except (TypeError, ValueError):
+        confidence = 0
+    return VersionInfo(
+        service=service,
+        product=str(info.get("product") or ""),
+        version=str(info.get("version") or ""),
+        extrainfo=str(info.get("extrainfo") or ""),
+        identified=confidence > _TABLE_CONFIDENCE and service not in ("", "tcpwrapped"),
+    )
+
+
+def udp_scan_possible() -> tuple[bool, str]:
+    """Whether nmap can run a UDP scan here (it needs raw sockets: root), and why not."""
+    if os.geteuid() == 0:
+        return True, ""
+    return False, "UDP scanning needs root (raw sockets); run as root to scan UDP ports"
+
+
+def _exit_status(code: int | None) -> str:
+    """``nmap exited with 1`` or, for a negative code, ``nmap was killed by SIGKILL``."""
+    if code is not None and code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"nmap was killed by {name} mid-scan"
+    return f"nmap exited with {code}"
+
+
+def _checked_hosts(addresses: Iterable[str]) -> list[str]:
+    hosts: list[str] = []
+    for address in addresses:
+        # Raises ValueError for anything that is not an address: nothing else may reach argv.
+        hosts.append(ipaddress.ip_address(address).compressed)
+    return hosts
+
+
+def _normalise(host: str) -> str:
+    try:
+        return ipaddress.ip_address(host).compressed
+    except ValueError:
+        return host
+
+
+def _seconds(value: float) -> str:
+    return f"{max(1, int(value + 0.999))}s"
+
+
+def _services(row: Mapping[str, object]) -> tuple[ServiceObservation, ...]:
+    services: list[ServiceObservation] = []
+    for protocol in ("tcp", "udp"):
+        table = row.get(protocol)
+        if not isinstance(table, Mapping):
+            continue
+        for port, info in sorted(table.items()):
+            services.append(
+                ServiceObservation(
+                    port=int(port),
+                    protocol=protocol,
+                    state=str(info.get("state", "")),
+                    service=str(info.get("name") or ""),
+                )
+            )
+    return tuple(services)
+
+
+def _timed_out_hosts(xml: bytes | str) -> set[str]:
+    """Addresses nmap marked ``timedout="true"`` (python-nmap drops that attribute)."""
+    if not xml:
+        return set()
+    try:
+        root = SafeET.fromstring(xml)
+    except SafeET.ParseError as exc:
+        raise ProbeFailed(f"nmap printed unreadable XML: {exc}") from exc
+    cut: set[str] = set()
+    for host in root.iter("host"):
+        if host.get("timedout") == "true":
+            for address in host.iter("address"):
+                if address.get("addrtype") in ("ipv4", "ipv6"):
+                    cut.add(_normalise(address.get("addr", "")))
+    return cut

@@ -1,0 +1,242 @@
+"""The report as Markdown, for e-mail, tickets and chat: the table report's structure, compact.
+
+Pure. One headline (grade, "nothing was audited" or "run interrupted" when so, and counts by
+severity), the run's notes (:meth:`~exposure_audit.report.Report.run_notes`), errors, names and
+skipped addresses, then each host worst first: its findings as a table (severity, rule, port,
+title, evidence), the remediation once per rule, its services, accepted risks apart, UPnP
+mappings, and what could not be tested.
+
+Every string that did not come from this package (banners, titles, server headers, evidence built
+from them, host names, acceptance reasons) goes through :func:`md_text`: control and format
+characters become visible escapes (:func:`~exposure_audit.text.printable`), and everything
+Markdown would act on is backslash-escaped, so target text can open no link, image, HTML tag,
+code span or emphasis and cannot end a table cell or row. GitHub-flavoured autolinks
+(``http://``, ``www.``, ``user@host``) are broken with escapes too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..findings import Finding
+from ..observations import HostObservation, PortMapping, ServiceObservation
+from ..report import HostReport, Report
+from ..rules import describe_mapping
+from ..text import md_text
+from .table import identify, reachability_text
+
+__all__ = ["md_text", "render_markdown"]  # md_text lives in .text, shared with render_diff
+
+
+def _iso(moment: datetime) -> str:
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _where(finding: Finding) -> str:
+    return f"{finding.port}/{finding.protocol}" if finding.port else "host"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell or " " for cell in row) + " |" for row in rows]
+    return lines
+
+
+def _headline(report: Report) -> list[str]:
+    counts = report.severity_counts()
+    incomplete = len(report.incomplete_hosts())
+    state = [
+        words
+        for words, applies in (
+            ("nothing was audited", report.audited_nothing),
+            ("run interrupted", report.interrupted),
+        )
+        if applies
+    ]
+    lines = [
+        f"# Exposure audit: grade {report.grade.value}"
+        + (f" ({', '.join(state)})" if state else ""),
+        "",
+        f"{len(report.hosts)} host(s), {incomplete} incomplete; "
+        f"scanned {_iso(report.started_at)} to {_iso(report.finished_at)} "
+        f"by exposure-audit {md_text(report.tool_version, 40)}; "
+        f"ports tcp {','.join(map(str, report.ports.tcp)) or '-'}, "
+        f"udp {','.join(map(str, report.ports.udp)) or '-'}"
+        + (f"; vantages {md_text(', '.join(report.vantages), 200)}" if report.vantages else ""),
+        "",
+    ]
+    lines += _table(
+        [label.capitalize() for label in counts] + ["Accepted"],
+        [[str(n) for n in counts.values()] + [str(report.accepted_count())]],
+    )
+    if not report.complete:
+        lines += ["", "**Run incomplete**: the run was cut short; what was found is below."]
+    notes = [f"- note: {md_text(n, 2000)}" for n in report.run_notes()]
+    if notes:
+        lines += ["", *notes]
+    extra = [f"- error: {md_text(e)}" for e in report.errors]
+    for name in report.names:
+        addresses = ", ".join(name.addresses) or "no address"
+        chain = f" via {' -> '.join(md_text(c, 100) for c in name.cname_chain)}"
+        problems = "; ".join(md_text(e) for e in name.errors)
+        extra.append(
+            f"- name {md_text(name.name, 100)}{chain if name.cname_chain else ''}: "
+            f"{md_text(addresses)}" + (f" ({problems})" if problems else "")
+        )
+    extra += [
+        f"- skipped {md_text(s.address, 60)} ({md_text(s.name, 100)}): {md_text(s.reason)}"
+        for s in report.skipped
+    ]
+    if extra:
+        lines += ["", *extra]
+    return lines
+
+
+def _finding_rows(findings: list[Finding]) -> list[list[str]]:
+    rows = []
+    for f in sorted(findings, key=lambda f: (-f.severity, f.rule, f.port)):
+        severity = f"**{f.severity.label}**"
+        if f.acceptance is not None:
+            severity += " (acceptance expired)"
+        rows.append([severity, f.rule, _where(f), md_text(f.title, 200), md_text(f.evidence)])
+    return rows
+
+
+def _service_row(service: ServiceObservation, host: HostObservation) -> list[str]:
+    http = service.http
+    what = f"{http.scheme}: {identify(service, host)}" if http else service.service
+    product = " ".join(p for p in (service.product, service.version) if p)
+    if http is not None and http.title and not product:
+        product = f"title: {http.title}"
+    if service.banner:
+        product = f"{product} ({service.banner})" if product else service.banner
+    dsm = service.dsm
+    dsm_text = ""
+    if dsm is not None:
+        dsm_text = " ".join(
+            p
+            for p in (
+                dsm.version or "DSM",
+                f"build {dsm.build}" if dsm.build is not None else "",
+                f"Update {dsm.update}" if dsm.update is not None else "",
+                dsm.model or "",
+            )
+            if p
+        )
+    row = [
+        f"{service.port}/{service.protocol}",
+        service.state,
+        md_text(what, 60),
+        md_text(product, 100),
+        md_text(dsm_text, 60),
+    ]
+    if host.vantages:
+        reach = reachability_text(
+            service.reachable_from, host.unreachable_from(service), service.untested_from
+        )
+        row.append(md_text(reach, 200))
+    return row
+
+
+def _mapping(mapping: PortMapping) -> str:
+    return md_text(describe_mapping(mapping), 200)
+
+
+def _upnp_lines(obs: HostObservation) -> list[str]:
+    lines: list[str] = []
+    upnp = obs.upnp
+    if upnp is not None:
+        lines += [
+            f"- SSDP answer: SERVER {md_text(r.server, 120)}; LOCATION {md_text(r.location, 120)}"
+            for r in upnp.ssdp[:3]
+        ]
+        if upnp.igd is not None:
+            lines.append(f"- IGD description reachable: {md_text(upnp.igd.url, 120)}")
+        lines += [f"- mapping read over the WAN: {_mapping(m)}" for m in upnp.mappings]
+    forwarding = obs.forwarding
+    if forwarding is not None:
+        source = md_text(forwarding.source, 40)
+        lines += [
+            f"- {s.port}/{s.protocol} forwarded by UPnP ({source}): {_mapping(s.upnp_mapping)}"
+            for s in obs.open_services()
+            if s.upnp_mapping is not None
+        ]
+        lines += [
+            f"- mapped but not reachable from here (filtered upstream? CGNAT?): {_mapping(m)}"
+            for m in forwarding.mapped_unreachable
+        ]
+        lines += [
+            f"- {port}/tcp reachable with no UPnP mapping: manual forward, DMZ or IPv6"
+            for port in forwarding.unmapped_reachable
+        ]
+    return lines
+
+
+def _problem_lines(obs: HostObservation) -> list[str]:
+    lines = [f"- error: {md_text(e)}" for e in obs.errors]
+    for attempt in obs.attempts:
+        if attempt.status.value in ("timed_out", "error"):
+            port = f" on port {attempt.port}" if attempt.port else ""
+            lines.append(
+                f"- {md_text(attempt.probe, 40)} {attempt.status.value}{port}: "
+                f"{md_text(attempt.reason)}"
+            )
+    lines += [f"- note: {md_text(n)}" for n in obs.notes]
+    return lines
+
+
+def _host_block(host: HostReport) -> list[str]:
+    obs = host.observation
+    names = f" ({', '.join(md_text(n, 100) for n in obs.hostnames)})" if obs.hostnames else ""
+    lines = [
+        f"## {md_text(obs.address, 60)}{names}, grade {host.grade.value}",
+        "",
+        f"{obs.family.value}, {obs.status.value}"
+        + (f", audited from {md_text(', '.join(obs.vantages), 200)}" if obs.vantages else ""),
+    ]
+    counting = [f for f in host.findings if f.counts]
+    accepted = [f for f in host.findings if not f.counts]
+    if counting:
+        lines += ["", "### Findings", ""]
+        lines += _table(
+            ["Severity", "Rule", "Port", "Finding", "Evidence"], _finding_rows(counting)
+        )
+        remediation: dict[str, str] = {}
+        for f in counting:
+            remediation.setdefault(f.rule, f.remediation)
+        lines += ["", "**Remediation**", ""]
+        lines += [f"- **{rule}**: {md_text(text, 1000)}" for rule, text in remediation.items()]
+    services = [s for s in obs.services if s.state != "closed"]
+    lines += ["", "### Services", ""]
+    if services:
+        lines += _table(
+            ["Port", "State", "Service", "Product / title", "DSM"]
+            + (["Vantages"] if obs.vantages else []),
+            [_service_row(s, obs) for s in services],
+        )
+    else:
+        lines.append("No open ports found.")
+    if accepted:
+        lines += ["", "### Accepted risks (not counted)", ""]
+        for f in accepted:
+            assert f.acceptance is not None
+            lines.append(
+                f"- {f.rule} {_where(f)} ({f.severity.label}): {md_text(f.title, 200)}; "
+                f"accepted by {md_text(f.acceptance.owner, 100)} until "
+                f"{f.acceptance.expires.isoformat()}: {md_text(f.acceptance.reason)}"
+            )
+    upnp = _upnp_lines(obs)
+    if upnp:
+        lines += ["", "### UPnP", "", *upnp]
+    problems = _problem_lines(obs)
+    if problems:
+        lines += ["", "### Not tested, errors and notes", "", *problems]
+    return lines
+
+
+def render_markdown(report: Report) -> str:
+    """The report as one Markdown document (CommonMark with GFM tables), hosts worst first."""
+    lines = _headline(report)
+    for host in report.hosts_by_risk():
+        lines += ["", *_host_block(host)]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Running an audit: the audit pipeline, sessions, vantage merging, imported scans."""

@@ -1,0 +1,278 @@
+"""Renderers: golden files for every format, the JSON schema's required fields, and inert
+output for hostile banners. Regenerate goldens with ``pytest --update-golden``."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+
+from exposure_audit.cli.commands.formats import REPORT_FORMATS, render_report
+from exposure_audit.render.markdown import md_text
+from exposure_audit.render.table import FORMATS, render, render_csv, render_json, render_table
+from exposure_audit.report import Report, UnauditedTarget
+from exposure_audit.text import csv_cell, printable
+
+from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
+from .test_render_sarif import _validate
+
+GOLDEN = Path(__file__).parents[1] / "data" / "golden"
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_format_matches_its_golden_file(fmt: str, update_golden: bool) -> None:
+    text = render(sample_report(), fmt)
+    golden = GOLDEN / f"report.{fmt}"
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_a_report_from_two_vantages_matches_its_golden_file(fmt: str, update_golden: bool) -> None:
+    text = render(vantage_report(), fmt)
+    golden = GOLDEN / f"report-vantages.{fmt}"
+    if update_golden:
+        golden.write_text(text, encoding="utf-8")
+    assert text == golden.read_text(encoding="utf-8")
+
+
+def test_every_format_shows_each_services_view_from_each_vantage() -> None:
+    report = vantage_report()
+    table = render_table(report)
+    assert "vantages: eu, us" in table
+    assert "5001/tcp  open" in table and "reachable from eu; not from us" in table
+    assert "reachable from eu; not tested from us" in table  # us was cut short there
+    doc = json.loads(render_json(report))
+    assert doc["vantages"] == ["eu", "us"]
+    nas = doc["hosts"][0]
+    assert nas["vantages"] == ["eu", "us"]
+    dsm = next(s for s in nas["services"] if s["port"] == 5001)
+    assert (dsm["reachable_from"], dsm["not_reachable_from"], dsm["untested_from"]) == (
+        ["eu"],
+        ["us"],
+        [],
+    )
+    rows = list(csv.DictReader(io.StringIO(render_csv(report))))
+    van = next(r for r in rows if r["rule"] == "VAN001")
+    assert (van["port"], van["reachable_from"], van["not_reachable_from"]) == ("5001", "eu", "us")
+    ssh = next(r for r in rows if r["rule"] == "SVC002")
+    assert (ssh["reachable_from"], ssh["not_reachable_from"]) == ("eu us", "")
+
+
+def test_without_vantages_no_format_mentions_them() -> None:
+    for fmt in FORMATS:
+        text = render(sample_report(), fmt)
+        assert "vantage" not in text and "reachable_from" not in text, fmt
+
+
+def test_json_has_the_versioned_schema_and_required_fields() -> None:
+    doc = json.loads(render_json(sample_report()))
+    assert doc["schema"] == "exposure-audit/1"
+    assert {"summary", "started_at", "finished_at", "hosts", "errors"} <= doc.keys()
+    assert doc["summary"]["grade"] == "F"
+    host = doc["hosts"][0]
+    assert {"address", "family", "hostnames", "grade", "status", "services", "findings"} <= (
+        host.keys()
+    )
+    service = host["services"][0]
+    assert {"port", "protocol", "state", "service", "product", "version", "tls", "dsm"} <= (
+        service.keys()
+    )
+    assert service["dsm"] == {
+        "version": "4.3",
+        "build": 3810,
+        "update": None,
+        "model": "DS1512+",
+        "markers": ["title", "sds-session", "info-cgi"],
+        "version_source": "/webman/info.cgi",
+    }
+    finding = host["findings"][0]
+    assert {"id", "rule", "severity", "port", "protocol", "title", "evidence", "remediation"} <= (
+        finding.keys()
+    )
+    assert [s["port"] for s in host["services"]] == [5000, 5001, 23]  # closed ports left out
+    assert doc["hosts"][1]["status"] == "incomplete"
+
+
+def test_every_format_shows_each_findings_rule_id() -> None:
+    report = sample_report()
+    for fmt in FORMATS:
+        text = render(report, fmt)
+        for finding in report.findings():
+            assert finding.rule in text, (fmt, finding.rule)
+
+
+def test_hostile_banners_are_inert_in_the_terminal_report() -> None:
+    text = render_table(sample_report())
+    assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
+    assert "\\x1b[2J" in text
+
+
+def test_hostile_banners_are_escaped_in_json() -> None:
+    text = render_json(sample_report())
+    assert "\x1b" not in text and "\u202e" not in text
+    doc = json.loads(text)
+    assert doc["hosts"][1]["services"][0]["http"]["title"] == HOSTILE_TITLE  # data survives
+
+
+def test_csv_has_one_row_per_finding_and_no_formula_cells() -> None:
+    rows = list(csv.DictReader(io.StringIO(render_csv(sample_report()))))
+    assert len([r for r in rows if r["rule"]]) == len(sample_report().findings())
+    for row in rows:
+        for value in row.values():
+            assert value[:1] not in ("=", "+", "-", "@")
+            assert "\x1b" not in value
+
+
+def test_the_table_lists_the_worst_host_first_with_grade_and_remediation() -> None:
+    text = render_table(sample_report())
+    assert text.index("198.51.100.7") < text.index("2001:db8::7")
+    assert "grade F" in text and "remediation of DSM001" in text
+    assert "gone.example.net" in text and "NXDOMAIN" in text
+    assert "skipped 192.168.1.10" in text
+
+
+def test_accepted_findings_are_shown_apart_and_do_not_count() -> None:
+    import dataclasses
+    from datetime import date
+
+    from exposure_audit.findings import Acceptance
+    from exposure_audit.grading import grade_host
+
+    report = sample_report()
+    nas = report.hosts[0]
+    accepted = tuple(
+        dataclasses.replace(f, acceptance=Acceptance("lab box", "ops", date(2027, 1, 1)))
+        if f.rule == "SVC001"
+        else f
+        for f in nas.findings
+    )
+    host = dataclasses.replace(nas, findings=accepted, grade=grade_host(accepted, nas.observation))
+    report = dataclasses.replace(report, hosts=(host, *report.hosts[1:]))
+    table = render_table(report)
+    assert "accepted: SVC001 23/tcp (critical) by ops until 2027-01-01: lab box" in table
+    doc = json.loads(render_json(report))
+    svc = next(f for f in doc["hosts"][0]["findings"] if f["rule"] == "SVC001")
+    assert svc["acceptance"] == {
+        "reason": "lab box",
+        "owner": "ops",
+        "expires": "2027-01-01",
+        "expired": False,
+    }
+    assert doc["summary"]["findings"]["critical"] == 2  # DSM001, DSM003; SVC001 accepted
+
+
+# A stale acceptance's reason is the user's text: it carries what each format must escape.
+_STALE = (
+    "accepted risk at 198.51.100.7 5000/tcp matches nothing (stale): "
+    '<b>old</b> "box" & *legacy* | =cmd \x1b[2J'
+)
+
+
+def _every_note(*, audited_something: bool) -> Report:
+    """A report holding every kind of run-level note: targets not audited (each reason),
+    interrupted, UDP skipped and a stale accepted risk; with its hosts, or none."""
+    report = sample_report()
+    return dataclasses.replace(
+        report,
+        hosts=report.hosts if audited_something else (),
+        complete=False,
+        interrupted=True,
+        notes=("UDP ports 161 skipped: UDP scanning needs root", _STALE),
+        not_audited=(
+            UnauditedTarget("gone.example.net", "NXDOMAIN: the name does not exist"),
+            UnauditedTarget("slow.example.net", "timeout: no answer for A within 5 s"),
+            UnauditedTarget("192.0.2.0/28", "excluded"),
+            UnauditedTarget("home.myds.me", "192.168.1.10 skipped: not a public address"),
+        ),
+    )
+
+
+def _notes_shown(fmt: str, text: str, report: Report) -> list[str]:
+    """The run notes as ``fmt`` shows them (each made safe as the format needs), from ``text``;
+    in order, where the format keeps one."""
+    notes = report.run_notes()
+    if fmt == "json":
+        doc = json.loads(text)
+        # JSON carries the notes' facts as data: the run's own notes, not_audited, interrupted.
+        assert doc["interrupted"] is True and doc["complete"] is False
+        assert doc["summary"]["not_audited"] == len(report.not_audited)
+        assert [(t["target"], t["reason"]) for t in doc["not_audited"]] == [
+            (t.target, t.reason) for t in report.not_audited
+        ]
+        return [n for n in doc["notes"] if n in notes]
+    if fmt == "csv":
+        rows = csv.DictReader(io.StringIO(text))
+        return [r["evidence"] for r in rows if r["title"] == "run note" and not r["rule"]]
+    if fmt == "sarif":
+        invocation = _validate(text)["runs"][0]["invocations"][0]
+        assert invocation["executionSuccessful"] is False
+        return [n["message"]["text"] for n in invocation["toolExecutionNotifications"]]
+    found = [shown for shown in (_escaped(fmt, n) for n in notes) if shown in text]
+    return sorted(found, key=text.index)
+
+
+def _escaped(fmt: str, note: str) -> str:
+    return {
+        "table": lambda: printable(note, 2000),
+        "csv": lambda: csv_cell(note),
+        "markdown": lambda: md_text(note, 2000),
+        "html": lambda: str(escape(printable(note, 2000))),
+        "sarif": lambda: printable(note, 2000),
+        "json": lambda: note,
+    }[fmt]()
+
+
+@pytest.mark.parametrize("audited_something", [True, False], ids=["hosts", "no-host"])
+@pytest.mark.parametrize("fmt", REPORT_FORMATS)
+def test_every_format_shows_every_run_note_in_one_order(fmt: str, audited_something: bool) -> None:
+    # Given a run that was interrupted, left targets out for every reason, skipped UDP and has
+    # a stale acceptance
+    report = _every_note(audited_something=audited_something)
+    notes = report.run_notes()
+    first = "nothing was audited" if not audited_something else "not every target was audited"
+    assert notes[0].startswith(first) and "the run was interrupted" in notes[1]
+    # When it is rendered in the format
+    text = render_report(report, fmt)
+    # Then each note is there, escaped as the format needs, in run_notes' order
+    shown = _notes_shown(fmt, text, report)
+    expected = [_escaped(fmt, n) for n in notes] if fmt != "json" else list(report.notes)
+    assert [s for s in shown if s in expected] == expected, fmt
+    for reason in ("NXDOMAIN", "timeout", "excluded", "skipped"):
+        assert reason in text, (fmt, reason)
+    assert "\x1b" not in text, fmt  # the escape is shown, never sent
+    if fmt == "html":
+        assert "<b>old" not in text  # text, not markup
+
+
+def test_the_first_line_of_the_table_says_nothing_was_audited_or_interrupted() -> None:
+    empty = dataclasses.replace(sample_report(), hosts=(), not_audited=())
+    first = render_table(empty).splitlines()[0]
+    assert "grade ?" in first and "nothing was audited" in first and "interrupted" not in first
+    cut = dataclasses.replace(sample_report(), complete=False, interrupted=True)
+    first = render_table(cut).splitlines()[0]
+    assert "grade F" in first and "run interrupted" in first and "nothing" not in first
+    first = render_table(sample_report()).splitlines()[0]
+    assert "nothing" not in first and "interrupted" not in first
+
+
+def test_a_run_that_audited_nothing_says_so_in_every_format_with_grade_unknown() -> None:
+    report = dataclasses.replace(
+        sample_report(), hosts=(), not_audited=(UnauditedTarget("192.0.2.7", "excluded"),)
+    )
+    for fmt in set(REPORT_FORMATS) - {"json"}:
+        text = render_report(report, fmt)
+        assert "nothing was audited (192.0.2.7: excluded)" in text, fmt
+    doc = json.loads(render_json(report))  # JSON holds the facts as data
+    assert (doc["summary"]["grade"], doc["summary"]["hosts"], doc["hosts"]) == ("?", 0, [])
+    assert doc["not_audited"] == [{"target": "192.0.2.7", "reason": "excluded"}]
+    (note, *_) = csv.DictReader(io.StringIO(render_csv(report)))
+    assert (note["rule"], note["host_grade"]) == ("", "?")
+    assert "# Exposure audit: grade ? (nothing was audited)" in render_report(report, "markdown")
+    assert "grade ?, nothing was audited</h1>" in render_report(report, "html")
