@@ -13,7 +13,7 @@ import pytest
 
 from exposure_audit.lab import Lab, demo_lab
 
-from .cli import run_cli
+from .runner import run_cli
 
 NAMES = (
     "nas.example.net",

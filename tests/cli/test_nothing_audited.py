@@ -21,7 +21,7 @@ import pytest
 
 from exposure_audit.lab.nameserver import start_nameserver
 
-from .cli import run_cli
+from .runner import run_cli
 
 DNS_HOST = "127.62.0.53"
 PRIVATE = "127.62.0.10"  # what private.example.test resolves to: loopback, so skipped

@@ -20,7 +20,7 @@ from aiosmtpd.controller import Controller
 
 from exposure_audit.lab import Lab, LabHost, LabService
 
-from .servers import Server, read_request, serve
+from ..servers import Server, read_request, serve
 
 # Addresses of their own, so the demo lab (127.77.0.0/24) may run beside these tests.
 NAS, SPARE = "127.79.0.10", "127.79.0.70"

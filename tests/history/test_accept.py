@@ -23,7 +23,7 @@ from exposure_audit.history.accept import (
 from exposure_audit.observations import HostStatus, ServiceObservation
 from exposure_audit.report import Report
 
-from .test_diff import FTP, NAS, dsm_http, finding, host, report, ssh
+from ..test_diff import FTP, NAS, dsm_http, finding, host, report, ssh
 
 DATA = Path(__file__).parents[1] / "data" / "accept"
 EXPIRES = date(2026, 12, 31)

@@ -18,8 +18,8 @@ import pytest
 
 from exposure_audit.lab import Lab, LabHost, LabService
 
-from .cli import run_cli as _cli
-from .servers import Server, read_request, serve
+from ..cli.runner import run_cli as _cli
+from ..servers import Server, read_request, serve
 
 NAS = "127.61.0.10"
 NAMED_NAS = "127.61.0.20"

@@ -38,7 +38,7 @@ from exposure_audit.ports import PortSet
 from exposure_audit.render.table import render_json, to_dict
 from exposure_audit.report import UnauditedTarget
 
-from .report_samples import sample_report
+from ..report_samples import sample_report
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)

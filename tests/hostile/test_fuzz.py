@@ -26,10 +26,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from exposure_audit.errors import PortSpecError, ProbeFailed, TargetError
+from exposure_audit.nmap import scanner as nmap_scan
 from exposure_audit.nmap.scanner import NmapScanner
 from exposure_audit.nmap.versiondb import quick_banner_versiondb
 from exposure_audit.ports import PortSet, parse_ports
-from exposure_audit.probes import nmap_scan
 from exposure_audit.probes.http import parse_certificate
 from exposure_audit.targets import TargetSpec, parse_item, parse_lines, plan_targets
 from exposure_audit.upnp import (

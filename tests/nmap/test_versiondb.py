@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit.nmap import versiondb as nmap_versiondb
 from exposure_audit.nmap.scanner import NmapScanner, VersionInfo
 from exposure_audit.nmap.versiondb import NULL_PROBE_WAIT_MS, quick_banner_versiondb
-from exposure_audit.probes import nmap_versiondb
 
 NMAP = shutil.which("nmap") or "nmap"
 ADDRESS = "127.66.0.2"

@@ -27,8 +27,8 @@ from exposure_audit.render.diff import (
 from exposure_audit.report import Report
 from exposure_audit.text import md_text
 
-from .report_samples import HOSTILE_TITLE
-from .test_diff import FTP, NAS, finding, host, https, report, ssh, weekly_diff
+from ..report_samples import HOSTILE_TITLE
+from ..test_diff import FTP, NAS, finding, host, https, report, ssh, weekly_diff
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden"
 TITLE_DSM002 = "DSM management interface reachable over HTTPS"

@@ -31,8 +31,8 @@ from exposure_audit.render.html import TREND_LIMIT, TrendPoint, render_html
 from exposure_audit.report import Report
 from exposure_audit.text import printable
 
-from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
-from .test_diff import weekly_diff
+from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
+from ..test_diff import weekly_diff
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "report.html"
 # Attributes through which a page loads or links something.
@@ -406,7 +406,7 @@ def test_the_diff_section_lists_new_resolved_and_changed_findings_by_rule() -> N
 
 
 def test_the_diff_section_lists_a_per_vantage_reachability_change() -> None:
-    from .test_render_diff import vantage_diff
+    from .test_diff import vantage_diff
 
     html = render_html(vantage_report(), diff=vantage_diff())
     assert (

@@ -18,7 +18,7 @@ from exposure_audit.render.markdown import md_text, render_markdown
 from exposure_audit.report import Report
 from exposure_audit.text import printable
 
-from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
+from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "report.md"
 

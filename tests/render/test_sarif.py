@@ -20,7 +20,7 @@ from exposure_audit.render.sarif import SECURITY_SEVERITY, render_sarif, result_
 from exposure_audit.report import Report
 from exposure_audit.rules import RULES
 
-from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
+from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden" / "report.sarif"
 # The OASIS SARIF 2.1.0 schema (errata01), as published at render_sarif.SARIF_SCHEMA.

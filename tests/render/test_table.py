@@ -18,8 +18,8 @@ from exposure_audit.render.table import FORMATS, render, render_csv, render_json
 from exposure_audit.report import Report, UnauditedTarget
 from exposure_audit.text import csv_cell, printable
 
-from .report_samples import HOSTILE_TITLE, sample_report, vantage_report
-from .test_render_sarif import _validate
+from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
+from .test_sarif import _validate
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden"
 

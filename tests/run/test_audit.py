@@ -22,7 +22,7 @@ from exposure_audit.probes.http import HttpProbeSettings
 from exposure_audit.run.audit import Auditor, AuditSettings
 from exposure_audit.targets import parse_item, plan_targets
 
-from .servers import Server, serve
+from ..servers import Server, serve
 
 TARPIT = "127.66.1.9"
 FAST_HOST = "127.66.1.10"
