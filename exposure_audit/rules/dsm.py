@@ -44,21 +44,20 @@ def _describe_dsm(dsm: DsmFingerprint) -> str:
 
 
 def _check_dsm_http(host: HostObservation, now: datetime) -> Iterator[Match]:
-    for service, dsm in _dsm_services(host):
-        if service.http is not None and service.http.scheme == "http":
-            yield Match(
-                service,
-                f"{_describe_dsm(dsm)} login over plain HTTP on {service.port}/tcp "
-                f"(markers: {', '.join(dsm.markers)})",
-            )
+    return _dsm_logins(host, "http", "plain HTTP")
 
 
 def _check_dsm_https(host: HostObservation, now: datetime) -> Iterator[Match]:
+    return _dsm_logins(host, "https", "HTTPS")
+
+
+def _dsm_logins(host: HostObservation, scheme: str, transport: str) -> Iterator[Match]:
+    """A match for each DSM login served over ``scheme``; ``transport`` names it in the evidence."""
     for service, dsm in _dsm_services(host):
-        if service.http is not None and service.http.scheme == "https":
+        if service.http is not None and service.http.scheme == scheme:
             yield Match(
                 service,
-                f"{_describe_dsm(dsm)} login over HTTPS on {service.port}/tcp "
+                f"{_describe_dsm(dsm)} login over {transport} on {service.port}/tcp "
                 f"(markers: {', '.join(dsm.markers)})",
             )
 

@@ -39,17 +39,21 @@ def _is_web(service: ServiceObservation) -> bool:
     return service.http is not None
 
 
+def _product_suffix(service: ServiceObservation) -> str:
+    """`` (OpenSSH 9.6p1)``: nmap's product and version for evidence; empty when it named none."""
+    product = " ".join(p for p in (service.product, service.version) if p)
+    return f" ({product})" if product else ""
+
+
 def _check_data_plane(host: HostObservation, now: datetime) -> Iterator[Match]:
     for service in host.open_services():
         known = _DATA_PLANE.get(service.service)
         if known is None or _is_web(service):
             continue
         label, severity = known
-        product = " ".join(p for p in (service.product, service.version) if p)
         yield Match(
             service,
-            f"{label} reachable on {service.port}/{service.protocol}"
-            + (f" ({product})" if product else ""),
+            f"{label} reachable on {service.port}/{service.protocol}{_product_suffix(service)}",
             severity,
             f"{service.service} is rated {severity.label}" if severity is not Severity.HIGH else "",
         )
@@ -58,11 +62,7 @@ def _check_data_plane(host: HostObservation, now: datetime) -> Iterator[Match]:
 def _check_remote_admin(host: HostObservation, now: datetime) -> Iterator[Match]:
     for service in host.open_services():
         if service.service == "ssh" and not _is_web(service):
-            product = " ".join(p for p in (service.product, service.version) if p)
-            yield Match(
-                service,
-                f"SSH reachable on {service.port}/tcp" + (f" ({product})" if product else ""),
-            )
+            yield Match(service, f"SSH reachable on {service.port}/tcp{_product_suffix(service)}")
         elif service.http is not None and service.http.srm:
             yield Match(
                 service, f"Synology Router Manager login on {service.port}/{service.http.scheme}"
