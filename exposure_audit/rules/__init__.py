@@ -6,7 +6,7 @@ The advice behind every remediation is the SynoLocker-era one, still true: patch
 expose a management interface to the Internet (use a VPN), and turn off UPnP port forwarding
 for the NAS on the router.
 
-A rule lives in the topic module its id names:
+Where each rule lives (its id prefix names the topic; UNK rules sit with the services):
 
 - :mod:`.dsm`: DSM001-DSM005, the DSM management interface (HTTP, HTTPS, SynoLocker,
   advisories and end of life, version disclosed);
