@@ -23,7 +23,7 @@ import httpx
 from .. import __version__
 from ..errors import ProbeFailed
 from ..grading import grade_host
-from ..nmap.scanner import DiscoveryResult, VersionInfo
+from ..nmap.scanner import DiscoveryResult, Scanner, VersionInfo
 from ..observations import (
     AddressFamily,
     HostObservation,
@@ -96,25 +96,6 @@ class Progress(Protocol):
     def start(self, total_hosts: int) -> None: ...
 
     def advance(self, hosts: int = 1) -> None: ...
-
-
-class Scanner(Protocol):
-    """What the audit asks of a port scanner: ``probes.nmap_scan.NmapScanner``, or a replay
-    of an nmap run someone else made (``grade_import``). The contracts are NmapScanner's."""
-
-    async def discover(
-        self,
-        addresses: Sequence[str],
-        ports: PortSet,
-        *,
-        udp: bool,
-        host_timeout: float,
-        concurrent: int = 1,
-    ) -> dict[str, DiscoveryResult]: ...
-
-    async def versions(
-        self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
-    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]: ...
 
 
 class NullProgress:

@@ -34,10 +34,9 @@ import dns.asyncresolver
 
 from .. import __version__
 from ..grading import grade_host
-from ..nmap.scanner import DiscoveryResult, VersionInfo
+from ..nmap.scanner import DiscoveryRequest, DiscoveryResult, Scanner, VersionInfo
 from ..nmap.xml import NmapHost, NmapRun, host_observation, parse_nmap_xml
 from ..observations import HostObservation
-from ..ports import PortSet
 from ..report import HostReport, Report, UnauditedTarget
 from ..rules import evaluate_host
 from ..targets import parse_item, plan_targets
@@ -64,8 +63,8 @@ def _now() -> datetime:
 
 
 @dataclass(frozen=True)
-class NmapReplay:
-    """A :class:`~exposure_audit.run.audit.Scanner` that answers from a finished nmap run.
+class NmapReplay(Scanner):
+    """A :class:`~exposure_audit.nmap.scanner.Scanner` that answers from a finished nmap run.
 
     ``discover`` gives each address nmap's port list (states and service names, as a scan's
     discovery has them) and whether ``--host-timeout`` cut it; ``versions`` gives nmap's
@@ -78,18 +77,10 @@ class NmapReplay:
     def _hosts(self) -> dict[str, NmapHost]:
         return {h.address: h for h in self.run.hosts}
 
-    async def discover(
-        self,
-        addresses: Sequence[str],
-        ports: PortSet,
-        *,
-        udp: bool,
-        host_timeout: float,
-        concurrent: int = 1,
-    ) -> dict[str, DiscoveryResult]:
+    async def _discover(self, request: DiscoveryRequest) -> dict[str, DiscoveryResult]:
         hosts = self._hosts()
         found: dict[str, DiscoveryResult] = {}
-        for address in addresses:
+        for address in request.addresses:
             host = hosts.get(address)
             if host is None:
                 found[address] = DiscoveryResult(address, timed_out=True)
