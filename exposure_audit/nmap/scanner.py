@@ -7,6 +7,7 @@ string is re-parsed with :mod:`ipaddress` here (defence in depth behind the targ
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import ipaddress
 import os
@@ -29,7 +30,14 @@ from .versiondb import quick_banner_versiondb
 # nothing between calls but the last result).
 _PARSER = nmap.PortScanner.__new__(nmap.PortScanner)
 
-__all__ = ["DiscoveryResult", "NmapScanner", "VersionInfo", "udp_scan_possible"]
+__all__ = [
+    "DiscoveryRequest",
+    "DiscoveryResult",
+    "NmapScanner",
+    "Scanner",
+    "VersionInfo",
+    "udp_scan_possible",
+]
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,60 @@ class VersionInfo:
     identified: bool = False
 
 
+@dataclass(frozen=True)
+class DiscoveryRequest:
+    """One discovery question, as :meth:`Scanner.discover` was asked it."""
+
+    addresses: tuple[str, ...]
+    ports: PortSet
+    udp: bool
+    host_timeout: float
+    concurrent: int = 1
+
+
+class Scanner(abc.ABC):
+    """What the audit asks of a port scanner: :class:`NmapScanner` runs nmap;
+    ``run.grade_import.NmapReplay`` answers from an nmap run someone else made.
+
+    The contracts live here, once; a scanner implements :meth:`_discover` (the question as one
+    :class:`DiscoveryRequest`) and :meth:`versions`.
+    """
+
+    async def discover(
+        self,
+        addresses: Sequence[str],
+        ports: PortSet,
+        *,
+        udp: bool,
+        host_timeout: float,
+        concurrent: int = 1,
+    ) -> dict[str, DiscoveryResult]:
+        """The open ports among ``ports`` on ``addresses`` (one family per call); UDP too when
+        ``udp``.
+
+        ``concurrent`` is how many discovery runs go at once: the pace's rates are the total,
+        so this run takes its share. Returns a result for every address asked for. An address
+        whose ``host_timeout`` cut it short has ``timed_out`` set and whatever ports were
+        still reported.
+        """
+        request = DiscoveryRequest(tuple(addresses), ports, udp, host_timeout, concurrent)
+        return await self._discover(request)
+
+    @abc.abstractmethod
+    async def _discover(self, request: DiscoveryRequest) -> dict[str, DiscoveryResult]:
+        """Answer :meth:`discover` (whose contract this keeps)."""
+
+    @abc.abstractmethod
+    async def versions(
+        self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
+    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]:
+        """Service versions (``-sV``) of the given TCP ports of each address
+        (``{address: [ports]}``), within ``host_timeout`` seconds per host. Returns the version
+        info per (address, port) and the addresses whose deadline cut ``-sV`` short."""
+
+
 @dataclass
-class NmapScanner:
+class NmapScanner(Scanner):
     """Runs nmap. ``path`` defaults to ``nmap`` on PATH; a missing binary raises at once.
 
     ``policy`` paces discovery (``-T``, rates, retries: :mod:`exposure_audit.timing`); its
@@ -80,40 +140,24 @@ class NmapScanner:
             )
         self._binary = found
 
-    async def discover(
-        self,
-        addresses: Sequence[str],
-        ports: PortSet,
-        *,
-        udp: bool,
-        host_timeout: float,
-        concurrent: int = 1,
-    ) -> dict[str, DiscoveryResult]:
-        """Connect-scan ``ports`` on ``addresses`` (one family per call); UDP too when ``udp``.
-
-        ``concurrent`` is how many discovery runs go at once: the policy's rates are the
-        total, so this run takes its share. Returns a result for every address asked for. An
-        address nmap's ``--host-timeout`` cut short has ``timed_out`` set and whatever ports nmap
-        still reported.
-        """
-        hosts = _checked_hosts(addresses)
-        spec = ports.nmap_spec(udp=udp)
+    async def _discover(self, request: DiscoveryRequest) -> dict[str, DiscoveryResult]:
+        """Connect-scan (``-sT``, and ``-sU`` for UDP), paced by the policy's share for
+        ``request.concurrent`` runs; nmap's ``--host-timeout`` is the host deadline."""
+        hosts = _checked_hosts(request.addresses)
+        spec = request.ports.nmap_spec(udp=request.udp)
         if not spec or not hosts:
             return {a: DiscoveryResult(a) for a in hosts}
-        flags = ["-sT", "-sU"] if udp and ports.udp else ["-sT"]
-        flags += ["-Pn", "-n", *self.policy.shared(concurrent).nmap_flags()]
-        flags += ["--host-timeout", _seconds(host_timeout)]
+        flags = ["-sT", "-sU"] if request.udp and request.ports.udp else ["-sT"]
+        flags += ["-Pn", "-n", *self.policy.shared(request.concurrent).nmap_flags()]
+        flags += ["--host-timeout", _seconds(request.host_timeout)]
         raw, timed_out = await self._run(hosts, spec, flags)
         return {a: DiscoveryResult(a, _services(raw.get(a, {})), a in timed_out) for a in hosts}
 
     async def versions(
         self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
     ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]:
-        """Run ``-sV`` on the given TCP ports of each address (``{address: [ports]}``).
-
-        Addresses sharing a port list share one nmap run; the runs go concurrently. Returns the
-        version info per (address, port) and the addresses whose deadline cut ``-sV`` short.
-        """
+        """``-sV`` as :meth:`Scanner.versions` says: addresses sharing a port list share one
+        nmap run; the runs go concurrently."""
         groups: dict[tuple[int, ...], list[str]] = {}
         for address, port_list in targets.items():
             if port_list:

@@ -1,18 +1,20 @@
 """Orchestration: resolve -> discover -> fingerprint -> versions -> rules -> grade.
 
-:class:`Auditor` runs one audit. It keeps every finished host as it goes, so a run cut short
-(Ctrl-C, a crashed nmap) can still report what it found: call :meth:`Auditor.report` with
-``complete=False``. Only this module and the probes touch the outside world; everything it
-hands to rules, grading and renderers is a plain value.
+:class:`Auditor` runs one audit: it batches the targets, discovers each batch's ports, sends
+each host through its pipeline (:mod:`.host`) and runs ``-sV`` for the hosts in waves, within
+the per-host deadlines and the scan's rate. It keeps every finished host as it goes, so a run
+cut short (Ctrl-C, a crashed nmap) can still report what it found: call
+:meth:`Auditor.report` with ``complete=False``. The probes it runs are one injected
+:class:`~.probeset.ProbeSet`; everything it hands to rules, grading and renderers is a plain
+value.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
@@ -22,29 +24,30 @@ import httpx
 
 from .. import __version__
 from ..errors import ProbeFailed
-from ..grading import grade_host
-from ..nmap.scanner import DiscoveryResult, VersionInfo
-from ..observations import (
-    AddressFamily,
-    HostObservation,
-    HostStatus,
-    NameResolution,
-    ProbeAttempt,
-    ProbeStatus,
-    ServiceObservation,
-    SsdpReply,
-    UpnpObservation,
-)
-from ..ports import PortSet, default_ports
+from ..nmap.scanner import DiscoveryResult, Scanner, VersionInfo
+from ..observations import AddressFamily, HostObservation, NameResolution, ProbeAttempt, ProbeStatus
+from ..ports import PortSet
 from ..probes.dns import resolve_names
-from ..probes.http import HttpProbeSettings, PortFingerprint, fingerprint_port, make_client
-from ..probes.upnp import IgdReadResult, probe_description_ports, probe_ssdp, read_igd
+from ..probes.http import HttpProbeSettings
 from ..report import HostReport, Report, SkippedAddress, unaudited_targets
-from ..rules import evaluate_host
 from ..targets import TargetPlan, non_global_reason
 from ..timing import DiscoveryPolicy, discovery_policy
 from ..upnp import Inventory
-from .correlate import apply_mappings
+from .host import (
+    HostAudit,
+    HostProber,
+    SsdpAnswers,
+    address_family,
+    correlate_upnp,
+    failed_host,
+    judge,
+    unaudited_host,
+)
+
+# tests/hostile/test_everything_open.py reads the tarpit judgement here, where it was first.
+from .host import accepts_everything as _accepts_everything  # noqa: F401
+from .host import spread as _spread  # noqa: F401
+from .probeset import ProbeSet, default_probes
 
 # Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join
 # its -sV run: long enough to gather the hosts that answer at once, short against a timeout.
@@ -58,33 +61,21 @@ _NMAP_GRACE = 1.0
 
 SSDP_PORT = 1900
 
-_DEADLINE = "the host deadline came"
-
-# Ports where UPnP description servers usually listen, probed for a device description when
-# found open (see exposure_audit/data/ports.json for the sources).
-IGD_PORTS = frozenset({1900, 2189, 2869, 5000, 5431, 49000, 49152, 52869})
-
-# "Everything open" (docs/hostile.md): a host where at least _ALL_OPEN_SHARE of _ALL_OPEN_MIN
-# or more scanned TCP ports accept, or every one of _ALL_OPEN_SMALL or more, is a tarpit, a
-# honeypot or a firewall answering for whatever is behind it. A spread sample of its ports
-# (and those of the default set) is probed first; when the sample answers alike, the ports
-# are not reported one by one, only those that answered differently.
-_ALL_OPEN_MIN = 50
-_ALL_OPEN_SHARE = 0.9
-_ALL_OPEN_SMALL = 20
-_ALL_OPEN_SAMPLE = 8
-
 __all__ = [
     "AuditRun",
     "AuditSettings",
     "Auditor",
     "NullProgress",
+    "ProbeSet",
     "Progress",
     "ResolvedTargets",
+    "RunBookkeeping",
     "Scanner",
+    "default_probes",
     "inventory_scope",
     "resolve_targets",
     "unaudited_host",
+    "utc_now",
 ]
 
 
@@ -96,25 +87,6 @@ class Progress(Protocol):
     def start(self, total_hosts: int) -> None: ...
 
     def advance(self, hosts: int = 1) -> None: ...
-
-
-class Scanner(Protocol):
-    """What the audit asks of a port scanner: ``probes.nmap_scan.NmapScanner``, or a replay
-    of an nmap run someone else made (``grade_import``). The contracts are NmapScanner's."""
-
-    async def discover(
-        self,
-        addresses: Sequence[str],
-        ports: PortSet,
-        *,
-        udp: bool,
-        host_timeout: float,
-        concurrent: int = 1,
-    ) -> dict[str, DiscoveryResult]: ...
-
-    async def versions(
-        self, targets: Mapping[str, Sequence[int]], *, host_timeout: float
-    ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]: ...
 
 
 class NullProgress:
@@ -230,16 +202,6 @@ def inventory_scope(inventory: Inventory | None, addresses: Sequence[str]) -> tu
     )
 
 
-def unaudited_host(
-    address: str, hostnames: tuple[str, ...], error: str, *, now: datetime
-) -> HostReport:
-    """The report of a host whose audit failed outright (``error`` says why): incomplete,
-    judged and graded on nothing, so "could not test" never reads as "safe"."""
-    observation = _failed_host(address, hostnames, error)
-    findings = evaluate_host(observation, now)
-    return HostReport(observation, findings, grade_host(findings, observation))
-
-
 class AuditRun(Protocol):
     """One run as a scan session drives it (``session.run_session``): an :class:`Auditor`,
     or a ``cluster.ClusterAudit`` spreading the run over a Dask cluster.
@@ -263,59 +225,65 @@ class AuditRun(Protocol):
     def report(self, *, complete: bool) -> Report: ...
 
 
-@dataclass
-class _HostWork:
-    """One address in flight: what discovery gave, then what the HTTP probe added."""
-
-    address: str
-    hostnames: tuple[str, ...]
-    deadline: float
-    discovery: DiscoveryResult
-    fingerprints: dict[int, PortFingerprint] = field(default_factory=dict)
-    attempts: list[ProbeAttempt] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    incomplete: bool = False
-    ssdp: tuple[SsdpReply, ...] = ()
-    igd: IgdReadResult | None = None
-    hidden: frozenset[int] = frozenset()  # open TCP ports not reported one by one
-    finished: bool = False  # reported (Auditor._finish): never twice
-    cut: str = _DEADLINE  # what stopped probes that did not finish
-
-    def remaining(self) -> float:
-        return max(0.0, self.deadline - time.monotonic())
+def utc_now() -> datetime:
+    """The time now, in UTC: a run's clock unless a test hands in its own."""
+    return datetime.now(UTC)
 
 
-class Auditor:
-    """Runs one audit of a :class:`TargetPlan`. Probes are injected, so tests can hand in local
-    servers; ``udp_possible`` is (allowed, reason) for nmap's UDP scan."""
+class RunBookkeeping:
+    """What every kind of :class:`AuditRun` keeps about its run: the ``plan`` and ``settings``
+    it runs, the ``resolver`` the plan's names go to, where ``progress`` goes, its ``clock``
+    and when it started by it, ``on_host`` (see :class:`AuditRun`), and the run's own
+    ``errors`` and ``notes`` so far."""
 
     def __init__(
         self,
         plan: TargetPlan,
         settings: AuditSettings,
         *,
-        scanner: Scanner,
         resolver: dns.asyncresolver.Resolver,
-        udp_possible: tuple[bool, str] = (False, "UDP scanning not requested"),
-        progress: Progress | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        on_host: Callable[[HostReport], None] | None = None,
+        progress: Progress | None,
+        clock: Callable[[], datetime],
+        on_host: Callable[[HostReport], None] | None,
     ) -> None:
         self.plan = plan
         self.settings = settings
-        self.scanner = scanner
         self.resolver = resolver
-        self.udp_possible = udp_possible
         self.progress: Progress = progress or NullProgress()
         self.clock = clock
         self.on_host = on_host
         self.started_at = clock()
+        self.errors: list[str] = []
+        self.notes: list[str] = []
+
+
+class Auditor(RunBookkeeping):
+    """Runs one audit of a :class:`TargetPlan` with the injected ``probes``, so tests can hand
+    in local servers or fakes; ``scanner`` alone is short for ``probes=default_probes(scanner)``
+    (the real HTTP/TLS and UPnP probes around that port scanner): give one of the two.
+    ``udp_possible`` is (allowed, reason) for nmap's UDP scan."""
+
+    def __init__(
+        self,
+        plan: TargetPlan,
+        settings: AuditSettings,
+        *,
+        resolver: dns.asyncresolver.Resolver,
+        probes: ProbeSet | None = None,
+        scanner: Scanner | None = None,
+        udp_possible: tuple[bool, str] = (False, "UDP scanning not requested"),
+        progress: Progress | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        on_host: Callable[[HostReport], None] | None = None,
+    ) -> None:
+        super().__init__(
+            plan, settings, resolver=resolver, progress=progress, clock=clock, on_host=on_host
+        )
+        self.probes = _chosen_probes(probes, scanner)
+        self.udp_possible = udp_possible
         self.hosts: list[HostReport] = []
         self.names: list[NameResolution] = []
         self.skipped: list[SkippedAddress] = []
-        self.errors: list[str] = []
-        self.notes: list[str] = []
         # Set when UDP ports were left out, so every host's attempts can say so.
         self._udp_skipped: ProbeAttempt | None = None
         self._order: list[str] = []
@@ -359,6 +327,8 @@ class Auditor:
         self.started_at = self.clock()
         return await self._audit(resolved, inventory_scope)
 
+    # -- the run: batches, discovery, waves ------------------------------------------------
+
     async def _audit(
         self, resolved: ResolvedTargets, scope: Collection[str] | None = None
     ) -> Report:
@@ -366,30 +336,39 @@ class Auditor:
         self.names, self.skipped = list(resolved.names), list(resolved.skipped)
         targets = dict(resolved.hosts)
         self._order = list(targets)
-        if scope is None:
-            found, note = inventory_scope(self.settings.inventory, list(targets))
-            self.notes += [note] if note else []
-            self._inventory_addresses = found
-        else:
-            self._inventory_addresses = set(scope)
+        self._inventory_addresses = self._inventory_scope(list(targets), scope)
         self.progress.start(len(targets))
         udp = self._udp_enabled()
+        batches = self._batches(targets)
+        gate = asyncio.Semaphore(self.settings.parallel_batches)
+        # The policy's rate is the scan's total: nmap runs going at once share it.
+        self._concurrent = max(1, min(self.settings.parallel_batches, len(batches)))
+        async with self.probes.http_client(self.settings.http) as client:
+            prober = self._host_prober(client)
+            await asyncio.gather(
+                *(self._audit_batch(b, targets, prober, udp=udp, gate=gate) for b in batches)
+            )
+        return self.report(complete=True)
+
+    def _inventory_scope(self, addresses: list[str], scope: Collection[str] | None) -> set[str]:
+        """The addresses the UPnP inventory describes: ``scope`` when a larger run decided
+        it, else decided over ``addresses`` (with a note when that is every one)."""
+        if scope is not None:
+            return set(scope)
+        found, note = inventory_scope(self.settings.inventory, addresses)
+        self.notes += [note] if note else []
+        return found
+
+    def _batches(self, targets: dict[str, tuple[str, ...]]) -> list[list[str]]:
+        """The targets in batches of ``batch_size``, one address family per batch."""
         families: dict[AddressFamily, list[str]] = {}
         for address in targets:
-            families.setdefault(_family(address), []).append(address)
-        batches = [
+            families.setdefault(address_family(address), []).append(address)
+        return [
             addresses[i : i + self.settings.batch_size]
             for addresses in families.values()
             for i in range(0, len(addresses), self.settings.batch_size)
         ]
-        gate = asyncio.Semaphore(self.settings.parallel_batches)
-        # The policy's rate is the scan's total: nmap runs going at once share it.
-        self._concurrent = max(1, min(self.settings.parallel_batches, len(batches)))
-        async with make_client(self.settings.http) as client:
-            await asyncio.gather(
-                *(self._audit_batch(b, targets, client, udp=udp, gate=gate) for b in batches)
-            )
-        return self.report(complete=True)
 
     def _udp_enabled(self) -> bool:
         if not self.settings.nmap_ports.udp:
@@ -406,11 +385,20 @@ class Auditor:
         self._udp_skipped = ProbeAttempt("udp", ProbeStatus.SKIPPED, note)
         return False
 
+    def _host_prober(self, client: httpx.AsyncClient) -> HostProber:
+        return HostProber(
+            web=self.probes.web,
+            upnp=self.probes.upnp if self.settings.upnp else None,
+            client=client,
+            http=self.settings.http,
+            scanned_tcp=len(self.settings.nmap_ports.tcp),
+        )
+
     async def _audit_batch(
         self,
         batch: Sequence[str],
         targets: dict[str, tuple[str, ...]],
-        client: httpx.AsyncClient,
+        prober: HostProber,
         *,
         udp: bool,
         gate: asyncio.Semaphore,
@@ -419,15 +407,33 @@ class Auditor:
         its hosts outside it: the next batch's discovery starts while this one's HTTP/TLS and
         -sV stages run, so on a filtered perimeter (where discovery is the waiting) the run
         costs its discovery plus the last batch's probes, not the sum of every batch's."""
-        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None = None
+        discovered = await self._discover_batch(batch, targets, udp=udp, gate=gate)
+        if discovered is not None:
+            hosts, ssdp = discovered
+            await self._probe_in_waves(hosts, prober, ssdp)
+
+    async def _discover_batch(
+        self,
+        batch: Sequence[str],
+        targets: dict[str, tuple[str, ...]],
+        *,
+        udp: bool,
+        gate: asyncio.Semaphore,
+    ) -> tuple[list[HostAudit], asyncio.Task[SsdpAnswers] | None] | None:
+        """The batch's hosts as discovery found them, each with its deadline (from when its
+        discovery started), and the batch's SSDP search, still running. A failed discovery
+        (nmap crashed) is a run error: every host of the batch is reported failed, None."""
+        ssdp: asyncio.Task[SsdpAnswers] | None = None
         try:
             async with gate:
                 deadline = time.monotonic() + self.settings.host_timeout
                 self.progress.phase(f"discovering ports on {len(batch)} hosts")
                 if self.settings.ssdp:
                     # One bounded wait for the whole batch, running while nmap discovers.
-                    ssdp = asyncio.create_task(probe_ssdp(batch, wait=self.settings.ssdp_wait))
-                found = await self.scanner.discover(
+                    ssdp = asyncio.create_task(
+                        self.probes.upnp.ssdp_replies(batch, wait=self.settings.ssdp_wait)
+                    )
+                found = await self.probes.scanner.discover(
                     batch,
                     self.settings.nmap_ports,
                     udp=udp,
@@ -439,10 +445,10 @@ class Auditor:
                 ssdp.cancel()
             self.errors.append(str(exc))
             for address in batch:
-                self._finish(_failed_host(address, targets[address], str(exc)))
-            return
-        work = [
-            _HostWork(
+                self._finish(failed_host(address, targets[address], str(exc)))
+            return None
+        hosts = [
+            HostAudit(
                 a,
                 targets[a],
                 deadline,
@@ -451,8 +457,19 @@ class Auditor:
             )
             for a in batch
         ]
+        return hosts, ssdp
+
+    async def _probe_in_waves(
+        self,
+        hosts: list[HostAudit],
+        prober: HostProber,
+        ssdp: asyncio.Task[SsdpAnswers] | None,
+    ) -> None:
+        """Probe every host of a batch, and finish them in waves as their probes end. When
+        interrupted, no probe and no nmap is left running, and every host is still reported
+        (:meth:`HostAudit.interrupt`)."""
         self.progress.phase("fingerprinting HTTP/TLS")
-        tasks = {asyncio.create_task(self._fingerprint_host(w, client, ssdp)): w for w in work}
+        tasks = {asyncio.create_task(prober.probe(h, ssdp)): h for h in hosts}
         # Hosts finish in waves: whatever is done within a short linger after the first
         # completion shares one -sV run and is reported, while the rest (silent ports, tarpits,
         # slow drips) keep going. Nobody waits for a straggler, and nmap starts once per wave;
@@ -474,191 +491,41 @@ class Auditor:
             await asyncio.gather(*pending, *waves, return_exceptions=True)
             # Interrupted (Ctrl-C, SIGTERM): every host whose discovery finished is reported
             # with what its probes saw by now, incomplete. A normal end finished them all.
-            self._finish_interrupted(work)
+            self._finish_interrupted(hosts)
 
-    async def _fingerprint_host(
-        self,
-        work: _HostWork,
-        client: httpx.AsyncClient,
-        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None,
-    ) -> None:
-        if work.discovery.timed_out:
-            work.incomplete = True
-            work.attempts.append(
-                ProbeAttempt("discovery", ProbeStatus.TIMED_OUT, "host deadline reached")
-            )
-        ports = [s.port for s in work.discovery.services if _open_tcp(s)]
-        hostname = work.hostnames[0] if work.hostnames else None
+    # -- a wave: -sV, then each host is finished -------------------------------------------
 
-        async def probe(port: int) -> None:
-            try:
-                work.fingerprints[port] = await fingerprint_port(
-                    client, work.address, port, hostname=hostname, settings=self.settings.http
-                )
-            except Exception as exc:  # a probe bug must not lose the host: say so, go on
-                reason = f"the HTTP probe failed: {type(exc).__name__}: {exc}"
-                attempt = ProbeAttempt("http", ProbeStatus.ERROR, reason[:300], port)
-                work.fingerprints[port] = PortFingerprint(None, None, attempt)
-
-        everything_open = _accepts_everything(len(ports), len(self.settings.nmap_ports.tcp))
-        try:
-            async with asyncio.timeout(work.remaining()):
-                if everything_open:
-                    await self._sample_everything_open(work, ports, probe)
-                else:
-                    await asyncio.gather(*(probe(p) for p in ports))
-        except TimeoutError:
-            work.incomplete = True
-            missing = sorted(set(ports) - set(work.fingerprints))
-            listed = ", ".join(map(str, missing[:20]))
-            listed += f", ... ({len(missing)} in all)" if len(missing) > 20 else ""
-            work.attempts.append(
-                ProbeAttempt("http", ProbeStatus.TIMED_OUT, f"host deadline reached on [{listed}]")
-            )
-        if self.settings.upnp:
-            await self._upnp_host(work, client, ssdp, [p for p in ports if p not in work.hidden])
-
-    async def _sample_everything_open(
-        self, work: _HostWork, ports: list[int], probe: Callable[[int], Awaitable[None]]
-    ) -> None:
-        """Probe a spread sample of a host that accepts (nearly) every port, and the ports of
-        the default set; if the sample answers alike, report only the ports that answered
-        differently, else probe every port as usual. Until the sample is in (the deadline may
-        cut it), no port is reported one by one."""
-        scanned = len(self.settings.nmap_ports.tcp)
-        count = f"all {scanned}" if len(ports) == scanned else f"{len(ports)} of {scanned}"
-        work.hidden = frozenset(ports)
-        work.incomplete = True
-        sample = _spread(ports, _ALL_OPEN_SAMPLE)
-        usual = set(default_ports().tcp)
-        known = [p for p in ports if p in usual and p not in sample]
-        head = (
-            f"{count} scanned TCP ports accepted connections: a tarpit, a "
-            "honeypot or a firewall accepting everything"
-        )
-        work.notes.append(f"{head}; its ports are not reported one by one")
-        await asyncio.gather(*(probe(p) for p in (*sample, *known)))
-        answers = {_signature(work.fingerprints.get(p)) for p in sample}
-        if len(answers) > 1:
-            # The sample differs: a real host with many services. Probe and report them all.
-            work.hidden = frozenset()
-            work.incomplete = work.discovery.timed_out
-            work.notes.pop()
-            await asyncio.gather(*(probe(p) for p in ports if p not in work.fingerprints))
-            return
-        common = answers.pop()
-        shown = sorted(p for p in known if _signature(work.fingerprints.get(p)) != common)
-        work.hidden = frozenset(ports) - set(shown)
-        differ = f"; {', '.join(map(str, shown))} answered differently and are reported"
-        work.notes[-1] = (
-            f"{head}; {len(sample)} sampled ports gave the same answer ({_describe(common)}), "
-            f"so the ports are not reported one by one{differ if shown else ''}"
-        )
-        work.attempts.append(
-            ProbeAttempt(
-                "http",
-                ProbeStatus.SKIPPED,
-                f"{len(work.hidden)} open ports not probed one by one: the host accepts every port",
-            )
-        )
-
-    async def _upnp_host(
-        self,
-        work: _HostWork,
-        client: httpx.AsyncClient,
-        ssdp: asyncio.Task[dict[str, tuple[SsdpReply, ...]]] | None,
-        open_ports: list[int],
-    ) -> None:
-        """SSDP replies for this address, then its IGD description and mapping table (read-only),
-        from the LOCATION rewritten to this address or from the usual description ports."""
-        try:
-            async with asyncio.timeout(work.remaining()):
-                if ssdp is not None:
-                    work.ssdp = (await asyncio.shield(ssdp)).get(work.address, ())
-                results: list[IgdReadResult] = []
-                for location in dict.fromkeys(r.location for r in work.ssdp if r.location):
-                    results.append(await read_igd(client, location, public_address=work.address))
-                    if results[-1].description is not None:
-                        break
-                if not any(r.description for r in results):
-                    candidates = sorted(p for p in open_ports if p in IGD_PORTS)
-                    if candidates:
-                        results += await probe_description_ports(client, work.address, candidates)
-        except TimeoutError:
-            work.incomplete = True
-            work.attempts.append(
-                ProbeAttempt("upnp", ProbeStatus.TIMED_OUT, "host deadline reached")
-            )
-            return
-        found = [r for r in results if r.description is not None]
-        work.igd = found[0] if found else None
-        for result in results:
-            work.errors.extend(result.errors)
-
-    async def _versions_and_finish(self, hosts: list[_HostWork]) -> None:
+    async def _versions_and_finish(self, hosts: list[HostAudit]) -> None:
         """Finish at once the hosts -sV has nothing to ask of, then run -sV for the others
         and finish them: a host never waits on a neighbour's nmap (nor is lost with it when
         the run is interrupted)."""
-        asking = [w for w in hosts if self.settings.version_detection and _version_ports(w)]
+        asking = [h for h in hosts if self.settings.version_detection and h.version_ports()]
         now = self.clock()
-        for w in hosts:
-            if all(w is not a for a in asking):
-                self._finish_work(w, {}, now)
+        for h in hosts:
+            if all(h is not a for a in asking):
+                self._finish_host(h, {}, now)
         if not asking:
             return
         async with self._versions_gate:
             versions = await self._versions(asking)
         now = self.clock()
-        for w in asking:
-            self._finish_work(w, versions, now)
+        for h in asking:
+            self._finish_host(h, versions, now)
 
-    def _finish_work(
-        self, work: _HostWork, versions: dict[tuple[str, int], VersionInfo], now: datetime
-    ) -> None:
-        if work.finished:
-            return
-        work.finished = True
-        observation = _observe(
-            work, versions, self._udp_skipped, version_detection=self.settings.version_detection
-        )
-        self._finish(observation, now)
-
-    def _finish_interrupted(self, work: Sequence[_HostWork]) -> None:
-        """Report the hosts of a batch that the run's interruption left unfinished: what was
-        seen is kept, the host is incomplete and says where it was cut."""
-        now = self.clock()
-        for w in work:
-            if w.finished:
-                continue
-            w.incomplete = True
-            w.cut = "the run was interrupted"
-            probed = len(w.fingerprints)
-            w.attempts.append(
-                ProbeAttempt(
-                    "audit",
-                    ProbeStatus.SKIPPED,
-                    f"the run was interrupted before this host was finished ({probed} "
-                    "port(s) fingerprinted by then)",
-                )
-            )
-            self._finish_work(w, {}, now)
-
-    async def _versions(self, hosts: list[_HostWork]) -> dict[tuple[str, int], VersionInfo]:
+    async def _versions(self, hosts: list[HostAudit]) -> dict[tuple[str, int], VersionInfo]:
         """-sV on the open ports of ``hosts`` that did not speak HTTP/TLS, within the earliest
-        of their deadlines. A host whose deadline passed before -sV could start is incomplete."""
-        wanted = {w.address: _version_ports(w) for w in hosts}
-        late = [w for w in hosts if wanted[w.address] and w.remaining() <= 0]
-        for w in late:
-            w.incomplete = True
-            w.attempts.append(
-                ProbeAttempt("versions", ProbeStatus.TIMED_OUT, "host deadline reached before -sV")
-            )
-        residual = {w.address: wanted[w.address] for w in hosts if w.remaining() > 0}
+        of their deadlines. A host whose deadline passed before -sV could start, or cut -sV
+        short, is incomplete."""
+        wanted = {h.address: h.version_ports() for h in hosts}
+        late = [h for h in hosts if wanted[h.address] and h.remaining() <= 0]
+        for h in late:
+            h.versions_missed("host deadline reached before -sV")
+        residual = {h.address: wanted[h.address] for h in hosts if h.remaining() > 0}
         residual = {address: ports for address, ports in residual.items() if ports}
         if not residual:
             return {}
         self.progress.phase("detecting service versions")
-        budget = min(w.remaining() for w in hosts if w.address in residual)
+        budget = min(h.remaining() for h in hosts if h.address in residual)
         # One nmap per port list (as NmapScanner runs them), each killed at the deadline.
         groups: dict[tuple[int, ...], dict[str, list[int]]] = {}
         for address, ports in residual.items():
@@ -670,25 +537,47 @@ class Auditor:
         ):
             versions.update(found)
             cut |= group_cut
-        for w in hosts:
-            if w.address in cut:
-                w.incomplete = True
-                w.attempts.append(
-                    ProbeAttempt("versions", ProbeStatus.TIMED_OUT, "host deadline reached")
-                )
+        for h in hosts:
+            if h.address in cut:
+                h.versions_missed("host deadline reached")
         return versions
 
     async def _versions_group(
         self, group: dict[str, list[int]], budget: float
     ) -> tuple[dict[tuple[str, int], VersionInfo], set[str]]:
+        """-sV of one port list, killed ``_NMAP_GRACE`` after ``budget``; the addresses cut
+        are all of ``group`` when it was killed or failed (a run error)."""
         try:
             async with asyncio.timeout(budget + _NMAP_GRACE):
-                return await self.scanner.versions(group, host_timeout=budget)
+                return await self.probes.scanner.versions(group, host_timeout=budget)
         except TimeoutError:
             return {}, set(group)
         except ProbeFailed as exc:
             self.errors.append(str(exc))
             return {}, set(group)
+
+    # -- finishing a host ------------------------------------------------------------------
+
+    def _finish_host(
+        self, host: HostAudit, versions: dict[tuple[str, int], VersionInfo], now: datetime
+    ) -> None:
+        """Report ``host`` with ``versions`` (once: a finished host is never reported again)."""
+        if host.finished:
+            return
+        host.finished = True
+        observation = host.observe(
+            versions, self._udp_skipped, version_detection=self.settings.version_detection
+        )
+        self._finish(observation, now)
+
+    def _finish_interrupted(self, hosts: Sequence[HostAudit]) -> None:
+        """Report the hosts of a batch that the run's interruption left unfinished: what was
+        seen is kept, the host is incomplete and says where it was cut."""
+        now = self.clock()
+        for host in hosts:
+            if not host.finished:
+                host.interrupt()
+                self._finish_host(host, {}, now)
 
     def _name_notes(self, hostnames: tuple[str, ...]) -> list[str]:
         domains = {n.name: n.synology_domain for n in self.names if n.synology_domain}
@@ -699,21 +588,13 @@ class Auditor:
             if name in domains
         ]
 
-    def _correlate(self, observation: HostObservation) -> HostObservation:
-        """Tie reachable services to UPnP mappings: the table read over the WAN when the router
-        gave it, else the inventory taken inside (when it applies to this address)."""
-        upnp = observation.upnp
-        if upnp is not None and upnp.mappings_readable:
-            return apply_mappings(observation, upnp.mappings, "wan")
-        inventory = self.settings.inventory
-        if inventory is not None and observation.address in self._inventory_addresses:
-            return apply_mappings(observation, inventory.mappings, "inventory")
-        return observation
-
     def _finish(self, observation: HostObservation, now: datetime | None = None) -> None:
-        observation = self._correlate(observation)
-        findings = evaluate_host(observation, now or self.clock())
-        host = HostReport(observation, findings, grade_host(findings, observation))
+        """Judge a host, keep its report, hand it to ``on_host`` and count it done."""
+        applies = observation.address in self._inventory_addresses
+        observation = correlate_upnp(
+            observation, self.settings.inventory, inventory_applies=applies
+        )
+        host = judge(observation, now or self.clock())
         self.hosts.append(host)
         if self.on_host is not None:
             # The history store records each host as it finishes: an interrupted run keeps it.
@@ -721,167 +602,11 @@ class Auditor:
         self.progress.advance()
 
 
-def _family(address: str) -> AddressFamily:
-    return AddressFamily.IPV6 if ":" in address else AddressFamily.IPV4
-
-
-def _open_tcp(service: ServiceObservation) -> bool:
-    return service.protocol == "tcp" and service.state == "open"
-
-
-def _version_ports(work: _HostWork) -> list[int]:
-    """The open TCP ports of a host that -sV should look at (see :func:`_wants_versions`)."""
-    return [
-        s.port
-        for s in work.discovery.services
-        if _open_tcp(s) and s.port not in work.hidden and _wants_versions(work, s.port)
-    ]
-
-
-def _wants_versions(work: _HostWork, port: int) -> bool:
-    """Whether -sV should look at the port: it did not speak HTTP/TLS, and it is not silent
-    (a port that sent nothing to TLS, to an HTTP request or as a first banner answers none of
-    -sV's probes either: each would only wait its timeout, ~50 s for nothing)."""
-    fingerprint = work.fingerprints.get(port)
-    if fingerprint is None:
-        return True
-    return fingerprint.http is None and not fingerprint.silent
-
-
-def _accepts_everything(open_ports: int, scanned: int) -> bool:
-    """Whether a host's open TCP ports look like "everything open" (see _ALL_OPEN_MIN)."""
-    if scanned >= _ALL_OPEN_MIN and open_ports >= _ALL_OPEN_SHARE * scanned:
-        return True
-    return scanned >= _ALL_OPEN_SMALL and open_ports == scanned
-
-
-def _spread(ports: Sequence[int], count: int) -> list[int]:
-    """``count`` ports spread evenly over ``ports`` (all of them when there are fewer)."""
-    if len(ports) <= count:
-        return list(ports)
-    return list(dict.fromkeys(ports[(2 * i + 1) * len(ports) // (2 * count)] for i in range(count)))
-
-
-_Signature = tuple[str | int | bool | None, ...]
-
-
-def _signature(fingerprint: PortFingerprint | None) -> _Signature:
-    """What a port answered, for telling an accept-everything host's ports apart."""
-    http = fingerprint.http if fingerprint is not None else None
-    if http is None:
-        return ("none",)
-    return (http.scheme, http.status_code, http.server, http.title, http.dsm is not None, http.srm)
-
-
-def _describe(signature: _Signature) -> str:
-    if signature == ("none",):
-        return "no HTTP or TLS answer"
-    scheme, status, server, title = signature[:4]
-    parts = [f"{scheme} {status}"]
-    parts += [f"Server {server}"] if server else []
-    parts += [f"title {title}"] if title else []
-    return ", ".join(parts)
-
-
-def _failed_host(address: str, hostnames: tuple[str, ...], error: str) -> HostObservation:
-    return HostObservation(
-        address=address,
-        family=_family(address),
-        hostnames=hostnames,
-        status=HostStatus.INCOMPLETE,
-        attempts=(ProbeAttempt("discovery", ProbeStatus.ERROR, error),),
-        errors=(error,),
-    )
-
-
-def _unidentified(
-    fingerprint: PortFingerprint | None,
-    info: VersionInfo | None,
-    *,
-    version_detection: bool,
-    cut: str,
-) -> str:
-    """Why nothing identified what answers on an open TCP port; "" when HTTP/TLS or -sV did.
-    ``cut`` says what stopped the probes that did not finish (the deadline, an interrupt)."""
-    if fingerprint is not None and fingerprint.http is not None:
-        return ""
-    if info is not None and info.identified:
-        return ""
-    if fingerprint is None:
-        return f"{cut} before the port's probes finished"
-    if fingerprint.silent:
-        return f"{fingerprint.attempt.reason}; -sV not run (it would wait on every probe)"
-    if info is None:
-        if not version_detection:
-            return "answered, but not HTTP or TLS; version detection (-sV) was off"
-        if cut != _DEADLINE:
-            return f"answered, but not HTTP or TLS; {cut} before -sV could tell"
-        return "answered, but not HTTP or TLS; -sV gave no answer for it"
-    if info.service == "tcpwrapped" or fingerprint.hung_up:
-        return (
-            "it hangs up without a byte on HTTP, TLS and nmap -sV's probes: nothing identifies it"
-        )
-    return "unknown bytes: it answered, but neither HTTP/TLS nor nmap -sV recognised the answer"
-
-
-def _observe(
-    work: _HostWork,
-    versions: dict[tuple[str, int], VersionInfo],
-    udp_attempt: ProbeAttempt | None,
-    *,
-    version_detection: bool = True,
-) -> HostObservation:
-    services: list[ServiceObservation] = []
-    attempts = list(work.attempts)
-    for service in work.discovery.services:
-        if service.protocol == "tcp" and service.port in work.hidden:
-            continue
-        fp = work.fingerprints.get(service.port) if service.protocol == "tcp" else None
-        if fp is not None:
-            if fp.attempt.status not in (ProbeStatus.COMPLETED, ProbeStatus.UNIDENTIFIED):
-                attempts.append(fp.attempt)
-            if fp.http is not None:
-                service = dataclasses.replace(
-                    service, service=fp.http.scheme, http=fp.http, tls=fp.tls
-                )
-        info = versions.get((work.address, service.port)) if service.protocol == "tcp" else None
-        if info is not None and service.http is None:
-            service = dataclasses.replace(
-                service,
-                service=info.service or service.service,
-                product=info.product,
-                version=info.version,
-                banner=info.extrainfo,
-            )
-        if _open_tcp(service):
-            why = _unidentified(fp, info, version_detection=version_detection, cut=work.cut)
-            service = dataclasses.replace(service, unidentified=why)
-            if why:
-                attempts.append(
-                    ProbeAttempt("identify", ProbeStatus.UNIDENTIFIED, why, service.port)
-                )
-        services.append(service)
-    if udp_attempt is not None:
-        attempts.append(udp_attempt)
-    upnp = None
-    if work.ssdp or work.igd is not None:
-        igd = work.igd
-        upnp = UpnpObservation(
-            ssdp=work.ssdp,
-            igd=igd.description if igd else None,
-            control_url=igd.control_url if igd else None,
-            mappings_readable=igd.mappings_readable if igd else False,
-            mappings=igd.mappings if igd else (),
-            external_address=igd.external_address if igd else None,
-        )
-    return HostObservation(
-        address=work.address,
-        family=_family(work.address),
-        hostnames=work.hostnames,
-        services=tuple(services),
-        status=HostStatus.INCOMPLETE if work.incomplete else HostStatus.COMPLETE,
-        attempts=tuple(attempts),
-        errors=tuple(work.errors),
-        notes=tuple(work.notes),
-        upnp=upnp,
-    )
+def _chosen_probes(probes: ProbeSet | None, scanner: Scanner | None) -> ProbeSet:
+    """``probes``, or the real probes around ``scanner``: exactly one must be given."""
+    if (probes is None) == (scanner is None):
+        raise TypeError("an Auditor takes probes= or scanner=, one of the two")
+    if probes is not None:
+        return probes
+    assert scanner is not None
+    return default_probes(scanner)

@@ -46,7 +46,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
@@ -61,13 +61,14 @@ from ..targets import Exclusions, TargetPlan
 from .audit import (
     Auditor,
     AuditSettings,
-    NullProgress,
     Progress,
     ResolvedTargets,
+    RunBookkeeping,
     inventory_scope,
     resolve_targets,
-    unaudited_host,
+    utc_now,
 )
+from .host import unaudited_host
 from .vantage import merge_vantages
 
 __all__ = [
@@ -265,7 +266,7 @@ class _Task:
     outcome: _Outcome | None = None
 
 
-class ClusterAudit:
+class ClusterAudit(RunBookkeeping):
     """One audit spread over a Dask cluster (see the module docstring). An
     :class:`~exposure_audit.run.audit.AuditRun`: :func:`~exposure_audit.run.session.run_session`
     drives it as it drives an :class:`~exposure_audit.run.audit.Auditor`.
@@ -283,19 +284,13 @@ class ClusterAudit:
         *,
         resolver: dns.asyncresolver.Resolver,
         progress: Progress | None = None,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Callable[[], datetime] = utc_now,
         on_host: Callable[[HostReport], None] | None = None,
     ) -> None:
-        self.plan = plan
-        self.settings = settings
+        super().__init__(
+            plan, settings, resolver=resolver, progress=progress, clock=clock, on_host=on_host
+        )
         self.options = options
-        self.resolver = resolver
-        self.progress: Progress = progress or NullProgress()
-        self.clock = clock
-        self.on_host = on_host
-        self.started_at = clock()
-        self.errors: list[str] = []
-        self.notes: list[str] = []
         self.blocks: list[ClusterBlock] = []
         self.workers = 0
         self._run_id = uuid.uuid4().hex[:16]

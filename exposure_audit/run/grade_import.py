@@ -28,22 +28,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dns.asyncresolver
 
 from .. import __version__
-from ..grading import grade_host
-from ..nmap.scanner import DiscoveryResult, VersionInfo
+from ..nmap.scanner import DiscoveryRequest, DiscoveryResult, Scanner, VersionInfo
 from ..nmap.xml import NmapHost, NmapRun, host_observation, parse_nmap_xml
-from ..observations import HostObservation
-from ..ports import PortSet
-from ..report import HostReport, Report, UnauditedTarget
-from ..rules import evaluate_host
+from ..report import Report, UnauditedTarget
 from ..targets import parse_item, plan_targets
 from ..upnp import Inventory
-from .audit import Auditor, AuditSettings, Progress
+from .audit import Auditor, AuditSettings, Progress, utc_now
 from .correlate import apply_mappings
+from .host import judge
 
 __all__ = ["NmapReplay", "grade_nmap_run", "grade_nmap_xml"]
 
@@ -59,13 +56,9 @@ _NO_VERSIONS_NOTE = (
 )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(frozen=True)
-class NmapReplay:
-    """A :class:`~exposure_audit.run.audit.Scanner` that answers from a finished nmap run.
+class NmapReplay(Scanner):
+    """A :class:`~exposure_audit.nmap.scanner.Scanner` that answers from a finished nmap run.
 
     ``discover`` gives each address nmap's port list (states and service names, as a scan's
     discovery has them) and whether ``--host-timeout`` cut it; ``versions`` gives nmap's
@@ -78,18 +71,10 @@ class NmapReplay:
     def _hosts(self) -> dict[str, NmapHost]:
         return {h.address: h for h in self.run.hosts}
 
-    async def discover(
-        self,
-        addresses: Sequence[str],
-        ports: PortSet,
-        *,
-        udp: bool,
-        host_timeout: float,
-        concurrent: int = 1,
-    ) -> dict[str, DiscoveryResult]:
+    async def _discover(self, request: DiscoveryRequest) -> dict[str, DiscoveryResult]:
         hosts = self._hosts()
         found: dict[str, DiscoveryResult] = {}
-        for address in addresses:
+        for address in request.addresses:
             host = hosts.get(address)
             if host is None:
                 found[address] = DiscoveryResult(address, timed_out=True)
@@ -118,11 +103,6 @@ class NmapReplay:
                         identified=not service.unidentified,
                     )
         return found, set()
-
-
-def _judge(observation: HostObservation, now: datetime) -> HostReport:
-    findings = evaluate_host(observation, now)
-    return HostReport(observation, findings, grade_host(findings, observation))
 
 
 def _inventory_for(run: NmapRun, inventory: Inventory | None) -> tuple[set[str], list[str]]:
@@ -162,14 +142,14 @@ def grade_nmap_run(
     ``inventory`` (an inside UPnP inventory) ties open ports to mappings as a scan does. The
     report's times are nmap's when it recorded them, ``now`` otherwise.
     """
-    now = now or _now()
+    now = now or utc_now()
     described, notes = _inventory_for(run, inventory)
     hosts = []
     for host in run.hosts:
         observation = host_observation(host)
         if inventory is not None and host.address in described:
             observation = apply_mappings(observation, inventory.mappings, "inventory")
-        hosts.append(_judge(observation, now))
+        hosts.append(judge(observation, now))
     return Report(
         tool_version=__version__,
         started_at=run.started_at or now,
@@ -191,7 +171,7 @@ async def grade_nmap_xml(
     settings: AuditSettings | None = None,
     allow_private: bool = False,
     progress: Progress | None = None,
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Report:
     """Grade an nmap ``-oX`` document (``source`` names it in errors and notes).
 
@@ -231,7 +211,7 @@ async def grade_nmap_xml(
     for host in run.hosts:
         report = by_address.get(host.address)
         if report is None:  # down in nmap's eyes: not probed, incomplete
-            hosts.append(_judge(host_observation(host), now))
+            hosts.append(judge(host_observation(host), now))
             continue
         observation = dataclasses.replace(
             report.observation,
