@@ -25,10 +25,11 @@ from urllib.parse import urlsplit
 
 from ..errors import PortSpecError, TargetError
 from ..findings import Severity
-from ..history.accept import AcceptedRisk, KeyPath, TomlDocument, TomlFileError, accepted_from
+from ..history.accept import AcceptedRisk, accepted_from
 from ..ports import parse_ports
 from ..targets import parse_item
 from ..timing import MAX_RATE, PRESETS
+from ..tomlfile import KeyPath, TomlDocument, TomlFileError
 
 __all__ = [
     "AuditConfig",

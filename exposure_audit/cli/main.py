@@ -24,8 +24,18 @@ from .commands.formats import REPORT_FORMATS
 from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
 from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
-from .commands.scan import cmd_demo, cmd_scan, parse_severity
+from .commands.scan import cmd_demo, cmd_scan
 from .commands.upnp import cmd_upnp_inventory
+from .settings import (
+    DEFAULT_BLOCK_SIZE,
+    DEFAULT_FAIL_ON,
+    DEFAULT_HOST_TIMEOUT,
+    DEFAULT_MAX_BODY,
+    DEFAULT_MAX_HOSTS,
+    DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_SSDP_WAIT,
+    parse_severity,
+)
 
 __all__ = ["main"]
 
@@ -88,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --probe: allow probing non-public addresses",
     )
-    grade.add_argument("--host-timeout", type=float, default=60.0, metavar="SECONDS")
-    grade.add_argument("--request-timeout", type=float, default=10.0, metavar="SECONDS")
+    grade.add_argument("--host-timeout", type=float, default=None, metavar="SECONDS")
+    grade.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS")
     grade.add_argument("--no-upnp", action="store_true", help="with --probe: no UPnP probes")
     grade.add_argument("--upnp-inventory", metavar="FILE")
     grade.add_argument("--fail-on", default=None, metavar="SEVERITY")
@@ -131,7 +141,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="refuse ranges expanding past N addresses (default 65536)",
+        help=f"refuse ranges expanding past N addresses (default {DEFAULT_MAX_HOSTS})",
     )
     scan.add_argument(
         "--dry-run", action="store_true", help="print the effective targets and ports, scan nothing"
@@ -148,21 +158,22 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="per-host deadline (default 60)",
+        help=f"per-host deadline (default {DEFAULT_HOST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--request-timeout",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="per-request HTTP/TLS timeout (default 10)",
+        help=f"per-request HTTP/TLS timeout (default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--max-body",
         type=int,
         default=None,
         metavar="BYTES",
-        help="bytes read of one HTTP body, counted after decompression (default 1048576)",
+        help="bytes read of one HTTP body, counted after decompression "
+        f"(default {DEFAULT_MAX_BODY})",
     )
     scan.add_argument(
         "--timing",
@@ -196,9 +207,10 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     scan.add_argument(
         "--ssdp-wait",
         type=float,
-        default=2.0,
+        default=None,
         metavar="SECONDS",
-        help="how long to wait for SSDP answers, all targets together (default 2)",
+        help="how long to wait for SSDP answers, all targets together "
+        f"(default {DEFAULT_SSDP_WAIT:g})",
     )
     scan.add_argument(
         "--upnp-inventory",
@@ -230,7 +242,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         "--fail-on",
         default=None,
         metavar="SEVERITY",
-        help="exit 1 when a finding reaches it (default high; 'never')",
+        help=f"exit 1 when a finding reaches it (default {DEFAULT_FAIL_ON.label}; 'never')",
     )
     cluster = scan.add_argument_group("scale-out on a Dask cluster (docs/cluster.md)")
     cluster.add_argument(
@@ -243,7 +255,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="addresses per block a worker audits (default 64)",
+        help=f"addresses per block a worker audits (default {DEFAULT_BLOCK_SIZE})",
     )
     cluster.add_argument(
         "--vantages",

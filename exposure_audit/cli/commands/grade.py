@@ -9,12 +9,11 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...ports import PortSet
-from ...probes.http import HttpProbeSettings
-from ...run.audit import AuditSettings
 from ...run.grade_import import grade_nmap_xml
+from ..settings import merge_settings
 from .formats import render_report
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
-from .scan import parse_severity, progress_for
+from .scan import progress_for
 from .upnp import read_inventory
 
 __all__ = ["cmd_grade"]
@@ -26,19 +25,12 @@ def cmd_grade(args: argparse.Namespace) -> int:
         xml = path.read_bytes()
     except OSError as exc:
         raise UsageError(f"--nmap-xml {path}: {exc.strerror or exc}") from None
-    if args.host_timeout <= 0 or args.request_timeout <= 0:
-        raise UsageError("--host-timeout and --request-timeout must be positive")
-    settings = AuditSettings(
-        ports=PortSet(),  # the nmap run's own ports are graded
-        host_timeout=args.host_timeout,
-        http=HttpProbeSettings(
-            request_timeout=args.request_timeout,
-            identify_timeout=min(HttpProbeSettings.identify_timeout, args.request_timeout),
-        ),
-        upnp=not args.no_upnp,
-        inventory=read_inventory(args.upnp_inventory) if args.upnp_inventory else None,
-    )
-    fail_on = parse_severity(args.fail_on or "high", "--fail-on")
+    # No config file: flags over the defaults; flags scan has and grade lacks keep theirs.
+    merged = merge_settings(args, None)
+    scan = merged.scan
+    scan.check_bounds("--host-timeout and --request-timeout")
+    inventory = read_inventory(scan.upnp_inventory) if scan.upnp_inventory else None
+    settings = scan.audit_settings(PortSet(), inventory)  # the nmap run's own ports are graded
     try:
         report = asyncio.run(
             grade_nmap_xml(
@@ -46,7 +38,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
                 source=str(path),
                 probe=args.probe,
                 settings=settings,
-                allow_private=args.allow_private,
+                allow_private=scan.allow_private,
                 progress=progress_for(args),
             )
         )
@@ -57,7 +49,4 @@ def cmd_grade(args: argparse.Namespace) -> int:
     nothing = say_nothing_audited(report)  # an nmap run with no host grades nothing
     if code != EXIT_OK or not report.complete or nothing:
         return EXIT_RUN
-    worst = report.worst_severity()
-    return (
-        EXIT_FINDINGS if fail_on is not None and worst is not None and worst >= fail_on else EXIT_OK
-    )
+    return EXIT_FINDINGS if merged.thresholds.failed_by(report) else EXIT_OK

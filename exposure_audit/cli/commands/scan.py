@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from ...errors import RunError, UsageError
-from ...findings import Severity
 from ...history.accept import AcceptedRisk, parse_accepted
-from ...history.notify import EmailTarget, WebhookTarget, redact_url
-from ...history.store import HistoryStore, StoreError, default_history_path
+from ...history.notify import redact_url
+from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
 from ...ports import default_ports, parse_ports
 from ...probes.dns import make_resolver
-from ...probes.http import HttpProbeSettings
 from ...render.diff import diff_to_dict, render_diff
 from ...render.html import TrendPoint
 from ...render.table import to_dict
@@ -43,7 +40,6 @@ from ...run.session import (
     run_session,
 )
 from ...targets import (
-    DEFAULT_MAX_HOSTS,
     TargetPlan,
     TargetSpec,
     parse_item,
@@ -51,13 +47,13 @@ from ...targets import (
     plan_targets,
 )
 from ...text import printable
-from ...timing import DiscoveryPolicy, discovery_policy
 from ..config import AuditConfig, parse_config
+from ..settings import Thresholds, merge_settings
 from .formats import render_report, trend_of
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
 from .upnp import read_inventory
 
-__all__ = ["cmd_demo", "cmd_scan", "parse_severity", "progress_for"]
+__all__ = ["cmd_demo", "cmd_scan", "progress_for"]
 
 # The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a
 # Synology DDNS name, a name with no AAAA record, and one that does not exist.
@@ -69,20 +65,6 @@ _DEMO_NAMES = (
     "v4only.example.net",
     "gone.example.net",
 )
-
-
-# Below this, a login page would not fit: DSM's markers and titles are in its first KiB.
-_MIN_BODY = 1024
-
-
-def parse_severity(text: str, flag: str) -> Severity | None:
-    """``high`` -> Severity.HIGH; ``never`` -> None; :class:`UsageError` naming ``flag``."""
-    if text.strip().lower() in ("never", "none", "off"):
-        return None
-    try:
-        return Severity.parse(text)
-    except ValueError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
 
 
 def progress_for(args: argparse.Namespace, stream: TextIO = sys.stderr) -> Progress | None:
@@ -120,8 +102,7 @@ class _Effective:
     plan: TargetPlan
     settings: AuditSettings
     resolver: str | None
-    fail_on: Severity | None
-    fail_on_new: Severity | None
+    thresholds: Thresholds
     history: Path | None
     accepted: tuple[AcceptedRisk, ...]
     notify: NotifyPlan | None
@@ -141,7 +122,9 @@ def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOpt
     where = f"{config.source}: [cluster] " if configured and config else ""
     try:
         address = parse_cluster_address(scheduler)
-        block_size = _pick(args.block_size, configured.block_size if configured else None, None)
+        block_size = args.block_size
+        if block_size is None and configured is not None:
+            block_size = configured.block_size
         size = DEFAULT_BLOCK_SIZE if block_size is None else parse_block_size(block_size)
         if args.vantages is not None:
             vantages = parse_vantages(args.vantages)
@@ -151,10 +134,6 @@ def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOpt
         raise UsageError(f"{where}{exc}" if not args.cluster else str(exc)) from None
     require_distributed()  # without it: a usage error naming the extra to install
     return ClusterOptions(address, block_size=size, vantages=vantages)
-
-
-def _pick(flag: Any, configured: Any, default: Any) -> Any:
-    return flag if flag is not None else configured if configured is not None else default
 
 
 def _scope(
@@ -181,101 +160,30 @@ def _effective(args: argparse.Namespace) -> _Effective:
     config = _config(args.config) if args.config else None
     base = Path(config.base_dir) if config else Path()
     targets, exclusions = _scope(args, config, base)
-    max_hosts = _pick(args.max_hosts, config.max_hosts if config else None, DEFAULT_MAX_HOSTS)
-    if max_hosts < 1:
-        raise UsageError("--max-hosts must be at least 1")
-    allow_private = args.allow_private or bool(config and config.allow_private)
-    plan = plan_targets(targets, exclusions, allow_private=allow_private, max_hosts=max_hosts)
-
-    ports_text = _pick(args.ports, config.ports if config else None, None)
-    host_timeout = float(_pick(args.host_timeout, config.host_timeout if config else None, 60.0))
-    request_timeout = float(
-        _pick(args.request_timeout, config.request_timeout if config else None, 10.0)
+    merged = merge_settings(args, config)
+    scan = merged.scan
+    scan.check_max_hosts()
+    plan = plan_targets(
+        targets, exclusions, allow_private=scan.allow_private, max_hosts=scan.max_hosts
     )
-    if host_timeout <= 0 or request_timeout <= 0 or args.ssdp_wait <= 0:
-        raise UsageError("--host-timeout, --request-timeout and --ssdp-wait must be positive")
-    max_body = HttpProbeSettings.max_body_bytes if args.max_body is None else args.max_body
-    if max_body < _MIN_BODY:
-        raise UsageError(f"--max-body must be at least {_MIN_BODY} bytes")
-    inventory_path = args.upnp_inventory or (
-        str(base / config.upnp_inventory) if config and config.upnp_inventory else None
-    )
-    upnp = not args.no_upnp and (config.upnp is not False if config else True)
-    settings = AuditSettings(
-        ports=parse_ports(ports_text) if ports_text else default_ports(),
-        host_timeout=host_timeout,
-        http=HttpProbeSettings(
-            request_timeout=request_timeout,
-            identify_timeout=min(HttpProbeSettings.identify_timeout, request_timeout),
-            max_body_bytes=max_body,
-        ),
-        udp=False if args.no_udp else None,
-        version_detection=not args.no_version_detection,
-        upnp=upnp,
-        ssdp_wait=args.ssdp_wait,
-        inventory=read_inventory(inventory_path) if inventory_path else None,
-        discovery=_discovery(args, config),
-    )
+    scan.check_bounds("--host-timeout, --request-timeout and --ssdp-wait")
+    ports = parse_ports(scan.ports) if scan.ports else default_ports()
+    inventory = read_inventory(scan.upnp_inventory) if scan.upnp_inventory else None
     return _Effective(
         plan=plan,
-        settings=settings,
-        resolver=_pick(args.resolver, config.resolver if config else None, None),
-        **_thresholds(args, config),
-        history=_history(args, config),
+        settings=scan.audit_settings(ports, inventory),
+        resolver=scan.resolver,
+        thresholds=merged.thresholds,
+        history=merged.history.store_path(),
         accepted=_accepted(args, config, base),
-        notify=_notify_plan(args, config),
+        notify=merged.notify.plan(),
         cluster=_cluster(args, config),
     )
-
-
-def _discovery(args: argparse.Namespace, config: AuditConfig | None) -> DiscoveryPolicy:
-    """``--timing``/``--rate``/``--retries`` over the config's ``timing``/``rate``/``retries``."""
-    try:
-        return discovery_policy(
-            _pick(args.timing, config.timing if config else None, None),
-            rate=_pick(args.rate, config.rate if config else None, None),
-            retries=_pick(args.retries, config.retries if config else None, None),
-        )
-    except ValueError as exc:
-        raise UsageError(f"discovery timing (--timing, --rate, --retries): {exc}") from None
 
 
 def _config(path: str) -> AuditConfig:
     text = _read_text(Path(path), "config file")
     return parse_config(text, path)
-
-
-def _configured_severity(value: object) -> Severity | None:
-    return value if isinstance(value, Severity) else None
-
-
-def _thresholds(args: argparse.Namespace, config: AuditConfig | None) -> dict[str, Any]:
-    """``--fail-on-new`` given (flag or config): ``--fail-on`` applies only if given too."""
-    new_text = args.fail_on_new
-    fail_on_new = (
-        parse_severity(new_text, "--fail-on-new")
-        if new_text is not None
-        else _configured_severity(config.fail_on_new)
-        if config
-        else None
-    )
-    if args.fail_on is not None:
-        fail_on = parse_severity(args.fail_on, "--fail-on")
-    elif config is not None and config.fail_on is not None:
-        fail_on = _configured_severity(config.fail_on)
-    else:
-        fail_on = None if fail_on_new is not None else Severity.HIGH
-    return {"fail_on": fail_on, "fail_on_new": fail_on_new}
-
-
-def _history(args: argparse.Namespace, config: AuditConfig | None) -> Path | None:
-    if args.no_history or (config is not None and not config.history.enabled):
-        return None
-    if args.history:
-        return Path(args.history)
-    if config is not None and config.history.path:
-        return Path(config.base_dir) / config.history.path
-    return default_history_path()
 
 
 def _accepted(
@@ -286,44 +194,6 @@ def _accepted(
     for name in files:
         risks += parse_accepted(_read_text(Path(name), "accepted risks file"), name)
     return tuple(risks)
-
-
-def _notify_plan(args: argparse.Namespace, config: AuditConfig | None) -> NotifyPlan | None:
-    notify = config.notify if config else None
-    webhook = None
-    email = None
-    if notify is not None and notify.webhook is not None:
-        hook = notify.webhook
-        url = hook.url or os.environ.get(hook.url_env or "", "")
-        if not url:
-            raise UsageError(
-                f"{config.source if config else ''}: notify.webhook.url_env "
-                f"names {hook.url_env!r}, which is not set"
-            )
-        webhook = WebhookTarget(url, hook.format.value, retries=hook.retries)
-    if args.webhook:
-        webhook = WebhookTarget(args.webhook, webhook.format if webhook else "json")
-    if notify is not None and notify.email is not None:
-        mail = notify.email
-        email = EmailTarget(
-            host=mail.host,
-            port=mail.port,
-            starttls=mail.starttls,
-            sender=mail.sender,
-            to=mail.to,
-            username_env=mail.username_env,
-            password_env=mail.password_env,
-            retries=mail.retries,
-        )
-    if webhook is None and email is None:
-        return None
-    return NotifyPlan(
-        when=notify.when.value if notify else "change",
-        min_severity=notify.min_severity if notify else Severity.INFO,
-        webhook=webhook,
-        email=email,
-        fail_run_on_error=notify.fail_run_on_error if notify else False,
-    )
 
 
 def cmd_scan(args: argparse.Namespace) -> int:
@@ -358,7 +228,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         command=_command_line(sys.argv[1:], args),
         targets=[*effective.plan.addresses, *effective.plan.hostnames],
         compare=args.compare,
-        need_diff=effective.fail_on_new is not None,
+        need_diff=effective.thresholds.fail_on_new is not None,
         accepted=effective.accepted,
         notify=effective.notify,
     )
@@ -493,24 +363,7 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
         return EXIT_RUN
     if outcome.notification_failed and effective.notify and effective.notify.fail_run_on_error:
         return EXIT_RUN
-    return _verdict(outcome, effective)
-
-
-def _verdict(outcome: SessionOutcome, effective: _Effective) -> int:
-    """1 when a new or worsened finding reaches ``--fail-on-new`` (every finding is new on a
-    first run), or any finding reaches ``--fail-on``; accepted risks never count."""
-    if effective.fail_on_new is not None:
-        threshold = effective.fail_on_new
-        if outcome.diff is not None:
-            worse = [c.after for c in outcome.diff.worsened() if c.after is not None]
-        else:
-            worse = outcome.report.findings()
-        if any(f.counts and f.severity >= threshold for f in worse):
-            return EXIT_FINDINGS
-    worst = outcome.report.worst_severity()
-    if effective.fail_on is not None and worst is not None and worst >= effective.fail_on:
-        return EXIT_FINDINGS
-    return EXIT_OK
+    return EXIT_FINDINGS if effective.thresholds.failed_by(report, outcome.diff) else EXIT_OK
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
