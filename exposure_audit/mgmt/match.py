@@ -54,6 +54,7 @@ _MAX_PATHS = 64
 _MAX_ANCHORS = 16
 _VERSION_WINDOW = 96
 _VERSION_TEXT = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,31}")
+_VERSION_CHAR = re.compile(r"[0-9A-Za-z._+-]")
 _WHITESPACE = re.compile(r"\s{1,64}")
 _TITLE_OPEN = re.compile(r"<title\b[^>]{0,256}>", re.IGNORECASE)
 _TITLE_CLOSE = re.compile(r"</title", re.IGNORECASE)
@@ -347,7 +348,7 @@ def _read_version(place: VersionPlace, sighting: WebSighting, view: _View) -> st
             if name.lower() == place.header:
                 found = place.pattern.search(value[:FIELD_LIMIT])
                 if found:
-                    return _clean(found.group(1))
+                    return _clean(found)
         return None
     if not 200 <= status < 300 or place.anchor is None:
         return None
@@ -363,12 +364,16 @@ def _after_anchor(anchor: str, pattern: re.Pattern[str], body: str) -> str | Non
         window_start = at + len(anchor)
         found = pattern.match(body[window_start : window_start + _VERSION_WINDOW])
         if found:
-            return _clean(found.group(1))
+            return _clean(found)
         start = window_start
     return None
 
 
-def _clean(text: str | None) -> str | None:
-    if text is None or not _VERSION_TEXT.fullmatch(text):
+def _clean(found: re.Match[str]) -> str | None:
+    """The captured version, or None when it is not version text or was cut short by a
+    pattern bound (a version character follows it: "9999..." is junk, not version 9999)."""
+    text = found.group(1)
+    following = found.string[found.end(1) : found.end(1) + 1]
+    if text is None or not _VERSION_TEXT.fullmatch(text) or _VERSION_CHAR.fullmatch(following):
         return None
     return text
