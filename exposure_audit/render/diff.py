@@ -6,7 +6,7 @@ versions, DSM versions from banners), so everything shown in the table goes thro
 :func:`~exposure_audit.text.printable`, and the Markdown also escapes the characters that
 would make links, emphasis or HTML of it. The JSON (``"schema": "exposure-audit-diff/1"``)
 escapes everything non-ASCII; its entries reuse the report's finding objects
-(:func:`~exposure_audit.render.table.finding_dict`) for ``before`` and ``after``.
+(:func:`~exposure_audit.codec.finding_dict`) for ``before`` and ``after``.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 
 from tabulate import tabulate
 
+from ..codec import finding_dict
 from ..diff import FindingChange, ReportDiff, ServiceKey
 from ..findings import Finding
 from ..text import md_text, printable
-from .table import finding_dict
 
 __all__ = [
     "DIFF_FORMATS",

@@ -16,8 +16,8 @@ acting on the page. Templates never print a target string any other way (no ``|s
 ``|join`` on target text: joins are made here).
 
 The page's data comes from the JSON document's own shapes
-(:func:`~exposure_audit.render.table.host_dict`,
-:func:`~exposure_audit.render.table.finding_dict`), so the HTML shows what ``--format json`` holds.
+(:func:`~exposure_audit.codec.host_dict`,
+:func:`~exposure_audit.codec.finding_dict`), so the HTML shows what ``--format json`` holds.
 """
 
 from __future__ import annotations
@@ -34,13 +34,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..codec import host_dict
 from ..diff import FindingChange, ReportDiff
 from ..findings import Finding, Severity
 from ..grading import Grade
 from ..observations import NameResolution
 from ..report import HostReport, Report
 from ..text import printable
-from .table import host_dict, reachability_text
+from .table import reachability_text
 
 __all__ = ["TREND_LIMIT", "TrendPoint", "render_html"]
 

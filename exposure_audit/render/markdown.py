@@ -18,12 +18,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..codec import identify
 from ..findings import Finding
 from ..observations import HostObservation, PortMapping, ServiceObservation
 from ..report import HostReport, Report
 from ..rules import describe_mapping
 from ..text import md_text
-from .table import identify, reachability_text
+from .table import reachability_text
 
 __all__ = ["md_text", "render_markdown"]  # md_text lives in .text, shared with render_diff
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from ...codec import to_dict
 from ...errors import RunError, UsageError
 from ...findings import Severity
 from ...history.accept import AcceptedRisk, parse_accepted
@@ -22,7 +23,6 @@ from ...probes.dns import make_resolver
 from ...probes.http import HttpProbeSettings
 from ...render.diff import diff_to_dict, render_diff
 from ...render.html import TrendPoint
-from ...render.table import to_dict
 from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
 from ...run.cluster import (
     DEFAULT_BLOCK_SIZE,
