@@ -10,38 +10,31 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from tabulate import tabulate
 
-from ..codec import identify, name_notes, reported_services, to_dict
+from ..codec import reported_services, to_dict
 from ..findings import Finding
 from ..observations import HostObservation, PortMapping, ServiceObservation
 from ..report import HostReport, Report
 from ..text import csv_cell, printable
+from ._view import (
+    dsm_summary,
+    name_remarks,
+    product_or_title,
+    service_kind,
+    service_reachability,
+    where,
+)
 
 __all__ = [
     "FORMATS",
-    "reachability_text",
     "render",
     "render_csv",
     "render_json",
     "render_table",
 ]
-
-
-def reachability_text(
-    reachable: Sequence[str], unreachable: Sequence[str], untested: Sequence[str]
-) -> str:
-    """A service's view from each vantage, in words: ``reachable from eu; not from us``, with
-    ``; not tested from ap`` for vantages that could not tell. Vantage names are not made
-    printable here (the caller's output format does that)."""
-    parts = [f"reachable from {', '.join(reachable)}" if reachable else "reachable from none"]
-    if unreachable:
-        parts.append(f"not from {', '.join(unreachable)}")
-    if untested:
-        parts.append(f"not tested from {', '.join(untested)}")
-    return "; ".join(parts)
 
 
 def render_json(report: Report) -> str:
@@ -135,42 +128,15 @@ def render_csv(report: Report) -> str:
 
 
 def _service_row(service: ServiceObservation, host: HostObservation) -> list[str]:
-    http = service.http
-    what = service.service
-    if http is not None:
-        what = f"{http.scheme}: {identify(service, host)}"
-    product = " ".join(p for p in (service.product, service.version) if p)
-    if http is not None and http.title:
-        product = product or f"title: {http.title}"
-    dsm = service.dsm
-    dsm_text = ""
-    if dsm is not None:
-        dsm_text = " ".join(
-            p
-            for p in (
-                dsm.version or "DSM",
-                f"build {dsm.build}" if dsm.build is not None else "",
-                f"Update {dsm.update}" if dsm.update is not None else "",
-                dsm.model or "",
-            )
-            if p
-        )
     row = [
         f"{service.port}/{service.protocol}",
         service.state,
-        printable(what, 60),
-        printable(product, 60),
-        printable(dsm_text, 60),
+        printable(service_kind(service, host), 60),
+        printable(product_or_title(service), 60),
+        printable(dsm_summary(service.dsm), 60),
     ]
     if host.vantages:
-        row.append(
-            printable(
-                reachability_text(
-                    service.reachable_from, host.unreachable_from(service), service.untested_from
-                ),
-                120,
-            )
-        )
+        row.append(printable(service_reachability(service, host), 120))
     return row
 
 
@@ -224,10 +190,10 @@ def _host_block(host: HostReport) -> str:
         lines.extend(f"   {rule}: {text}" for rule, text in seen.items())
     for f in accepted:
         assert f.acceptance is not None
-        where = f"{f.port}/{f.protocol}" if f.port else "host"
         lines.append(
-            f"   accepted: {f.rule} {where} ({f.severity.label}) by {printable(f.acceptance.owner)}"
-            f" until {f.acceptance.expires}: {printable(f.acceptance.reason)}"
+            f"   accepted: {f.rule} {where(f)} ({f.severity.label}) "
+            f"by {printable(f.acceptance.owner)} until {f.acceptance.expires}: "
+            f"{printable(f.acceptance.reason)}"
         )
     lines.extend(_upnp_lines(obs))
     for error in obs.errors:
@@ -310,7 +276,7 @@ def render_table(report: Report) -> str:
     for name in report.names:
         addrs = ", ".join(name.addresses) or "no address"
         chain = f" via {' -> '.join(name.cname_chain)}" if name.cname_chain else ""
-        extra = "; ".join(list(name.errors) + name_notes(name))
+        extra = name_remarks(name)
         head.append(f"name {name.name}{chain}: {addrs}" + (f" ({extra})" if extra else ""))
     for skipped in report.skipped:
         head.append(f"skipped {skipped.address} ({skipped.name}): {skipped.reason}")
