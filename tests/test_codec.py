@@ -36,7 +36,7 @@ from exposure_audit.observations import (
     UpnpObservation,
 )
 from exposure_audit.ports import PortSet
-from exposure_audit.render.table import render_json
+from exposure_audit.render import render_json
 from exposure_audit.report import HostReport, Report, SkippedAddress
 
 from .report_samples import sample_report, vantage_report

@@ -12,7 +12,6 @@ escapes everything non-ASCII; its entries reuse the report's finding objects
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from tabulate import tabulate
@@ -33,10 +32,8 @@ from ._view import (
 )
 
 __all__ = [
-    "DIFF_FORMATS",
     "DIFF_SCHEMA",
     "diff_to_dict",
-    "render_diff",
     "render_diff_json",
     "render_diff_markdown",
     "render_diff_table",
@@ -236,15 +233,3 @@ def render_diff_markdown(diff: ReportDiff) -> str:
             f"- service reachability changed: `{where}` {_md(change)}" for where, change in reach
         )
     return "\n".join(lines) + "\n"
-
-
-DIFF_FORMATS: dict[str, Callable[[ReportDiff], str]] = {
-    "table": render_diff_table,
-    "json": render_diff_json,
-    "markdown": render_diff_markdown,
-}
-
-
-def render_diff(diff: ReportDiff, fmt: str) -> str:
-    """Render ``diff`` in ``fmt`` (a key of :data:`DIFF_FORMATS`); ``KeyError`` for another."""
-    return DIFF_FORMATS[fmt](diff)

@@ -1,20 +1,19 @@
-"""Renderers: a :class:`~exposure_audit.report.Report` to text, in table, JSON or CSV form.
+"""Renderers: a :class:`~exposure_audit.report.Report` to text, in table or CSV form (the JSON
+form is the codec's document: :func:`exposure_audit.render.render_json`).
 
 Pure functions. Every string that came from a target (titles, banners, server headers, and the
 evidence built from them) goes through :func:`~exposure_audit.text.printable` (table) or
-:func:`~exposure_audit.text.csv_cell` (CSV) before output; JSON escapes everything non-ASCII.
+:func:`~exposure_audit.text.csv_cell` (CSV) before output.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-from collections.abc import Callable
 
 from tabulate import tabulate
 
-from ..codec import reported_services, to_dict
+from ..codec import reported_services
 from ..findings import Finding
 from ..observations import HostObservation, PortMapping, ServiceObservation
 from ..report import HostReport, Report
@@ -28,18 +27,7 @@ from ._view import (
     where,
 )
 
-__all__ = [
-    "FORMATS",
-    "render",
-    "render_csv",
-    "render_json",
-    "render_table",
-]
-
-
-def render_json(report: Report) -> str:
-    """The report document (:func:`~exposure_audit.codec.to_dict`) as indented ASCII JSON."""
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=True) + "\n"
+__all__ = ["render_csv", "render_table"]
 
 
 _CSV_COLUMNS = (
@@ -284,15 +272,3 @@ def render_table(report: Report) -> str:
         head.append(f"error: {printable(error)}")
     blocks = [_host_block(h) for h in report.hosts_by_risk()]
     return "\n\n".join(["\n".join(head), *blocks]) + "\n"
-
-
-FORMATS: dict[str, Callable[[Report], str]] = {
-    "table": render_table,
-    "json": render_json,
-    "csv": render_csv,
-}
-
-
-def render(report: Report, fmt: str) -> str:
-    """Render in ``fmt`` (a key of :data:`FORMATS`); ``KeyError`` for an unknown format."""
-    return FORMATS[fmt](report)

@@ -35,7 +35,7 @@ from exposure_audit.history.store import (
     default_history_path,
 )
 from exposure_audit.ports import PortSet
-from exposure_audit.render.table import render_json
+from exposure_audit.render import render_json
 from exposure_audit.report import UnauditedTarget
 
 from ..report_samples import sample_report

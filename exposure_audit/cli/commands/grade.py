@@ -10,9 +10,9 @@ from pathlib import Path
 from ...errors import UsageError
 from ...ports import PortSet
 from ...probes.http import HttpProbeSettings
+from ...render import render_report
 from ...run.audit import AuditSettings
 from ...run.grade_import import grade_nmap_xml
-from .formats import render_report
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
 from .scan import parse_severity, progress_for
 from .upnp import read_inventory

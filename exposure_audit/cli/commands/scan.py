@@ -21,8 +21,8 @@ from ...nmap.scanner import NmapScanner, udp_scan_possible
 from ...ports import default_ports, parse_ports
 from ...probes.dns import make_resolver
 from ...probes.http import HttpProbeSettings
-from ...render.diff import diff_to_dict, render_diff
-from ...render.html import TrendPoint
+from ...render import TrendPoint, render_diff, render_report
+from ...render.diff import diff_to_dict
 from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
 from ...run.cluster import (
     DEFAULT_BLOCK_SIZE,
@@ -53,8 +53,8 @@ from ...targets import (
 from ...text import printable
 from ...timing import DiscoveryPolicy, discovery_policy
 from ..config import AuditConfig, parse_config
-from .formats import render_report, trend_of
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .trend import trend_of
 from .upnp import read_inventory
 
 __all__ = ["cmd_demo", "cmd_scan", "parse_severity", "progress_for"]
