@@ -16,6 +16,7 @@ from ..codec import identify, iso_time, name_notes
 from ..diff import FindingChange, ReportDiff, ServiceKey
 from ..findings import Finding
 from ..observations import DsmFingerprint, HostObservation, NameResolution, ServiceObservation
+from ..report import Report
 
 __all__ = [
     "DIFF_SECTIONS",
@@ -32,11 +33,28 @@ __all__ = [
     "product_text",
     "reachability_changes",
     "reachability_text",
+    "run_state",
     "service_kind",
     "service_reachability",
     "timestamp",
     "where",
 ]
+
+
+# -- the run --------------------------------------------------------------------------------
+
+
+def run_state(report: Report) -> list[str]:
+    """What a report's headline must say beside the grade: ``nothing was audited`` and ``run
+    interrupted``, when so (an empty list for a run that audited and finished)."""
+    return [
+        words
+        for words, applies in (
+            ("nothing was audited", report.audited_nothing),
+            ("run interrupted", report.interrupted),
+        )
+        if applies
+    ]
 
 
 # -- places and times -----------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..text import md_text
 from ._view import (
     dsm_summary,
     product_or_title,
+    run_state,
     service_kind,
     service_reachability,
     timestamp,
@@ -43,14 +44,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _headline(report: Report) -> list[str]:
     counts = report.severity_counts()
     incomplete = len(report.incomplete_hosts())
-    state = [
-        words
-        for words, applies in (
-            ("nothing was audited", report.audited_nothing),
-            ("run interrupted", report.interrupted),
-        )
-        if applies
-    ]
+    state = run_state(report)
     lines = [
         f"# Exposure audit: grade {report.grade.value}"
         + (f" ({', '.join(state)})" if state else ""),

@@ -22,6 +22,7 @@ from ._view import (
     dsm_summary,
     name_remarks,
     product_or_title,
+    run_state,
     service_kind,
     service_reachability,
     where,
@@ -243,14 +244,7 @@ def render_table(report: Report) -> str:
     names and errors, then each host worst first."""
     counts = ", ".join(f"{k} {v}" for k, v in report.severity_counts().items() if v) or "none"
     incomplete = len(report.incomplete_hosts())
-    state = "".join(
-        f", {words}"
-        for words, applies in (
-            ("nothing was audited", report.audited_nothing),
-            ("run interrupted", report.interrupted),
-        )
-        if applies
-    )
+    state = "".join(f", {words}" for words in run_state(report))
     head = [
         f"exposure-audit {report.tool_version}: grade {report.grade.value}{state}, "
         f"{len(report.hosts)} hosts ({incomplete} incomplete), findings: {counts}",
