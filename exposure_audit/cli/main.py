@@ -11,16 +11,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tabulate import tabulate
 
 from .. import __version__
 from ..errors import RunError, UsageError
-from ..render.diff import DIFF_FORMATS
+from ..render import DIFF_FORMATS, REPORT_FORMATS
 from ..rules import RULES, rule_by_id
 from ..timing import PRESETS
-from .commands.formats import REPORT_FORMATS
 from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
 from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
@@ -277,7 +276,7 @@ def _store_option(cmd: argparse.ArgumentParser) -> None:
 
 
 def _output_options(
-    cmd: argparse.ArgumentParser, formats: Sequence[str], default: str = "table"
+    cmd: argparse.ArgumentParser, formats: Iterable[str], default: str = "table"
 ) -> None:
     cmd.add_argument("--format", choices=list(formats), default=default)
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")

@@ -50,13 +50,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..codec import host_from_dict, report_from_dict
+from ..codec import host_dict, host_from_dict, report_from_dict, to_dict
 from ..diff import CarriedFinding, CoverageShortfall
 from ..errors import RunError
 from ..grading import Grade, grade_run
 from ..observations import AddressFamily, HostObservation
 from ..ports import PortSet
-from ..render.table import host_dict, to_dict
 from ..report import HostReport, Report
 
 __all__ = [
@@ -504,7 +503,7 @@ class HistoryStore:
             ) from exc
 
     def report_doc(self, run_id: int) -> dict[str, Any]:
-        """The run's report document, as ``render.to_dict`` made it.
+        """The run's report document, as ``codec.to_dict`` made it.
 
         For a run that never finished (running or interrupted), a document assembled from the
         hosts recorded so far: ``complete`` false, the summary computed from those hosts, and

@@ -6,27 +6,34 @@ versions, DSM versions from banners), so everything shown in the table goes thro
 :func:`~exposure_audit.text.printable`, and the Markdown also escapes the characters that
 would make links, emphasis or HTML of it. The JSON (``"schema": "exposure-audit-diff/1"``)
 escapes everything non-ASCII; its entries reuse the report's finding objects
-(:func:`~exposure_audit.render.table.finding_dict`) for ``before`` and ``after``.
+(:func:`~exposure_audit.codec.finding_dict`) for ``before`` and ``after``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from tabulate import tabulate
 
+from ..codec import finding_dict
 from ..diff import FindingChange, ReportDiff, ServiceKey
 from ..findings import Finding
 from ..text import md_text, printable
-from .table import finding_dict
+from ._view import (
+    DIFF_SECTIONS,
+    acceptance_state,
+    appeared_or_vanished,
+    change_finding,
+    diff_entries,
+    diff_runs,
+    endpoint,
+    reachability_changes,
+)
 
 __all__ = [
-    "DIFF_FORMATS",
     "DIFF_SCHEMA",
     "diff_to_dict",
-    "render_diff",
     "render_diff_json",
     "render_diff_markdown",
     "render_diff_table",
@@ -34,14 +41,6 @@ __all__ = [
 
 DIFF_SCHEMA = "exposure-audit-diff/1"
 
-_SECTIONS = ("new", "resolved", "changed", "not_rechecked", "not_confirmed")
-_TITLES = {
-    "new": "New",
-    "resolved": "Resolved",
-    "changed": "Changed",
-    "not_rechecked": "Not re-checked",
-    "not_confirmed": "Not confirmed",
-}
 _NOTES = {
     "not_rechecked": (
         "not resolved: the new run did not look at these (host not audited or incomplete, port "
@@ -53,39 +52,14 @@ _NOTES = {
 }
 
 
-def _shown(change: FindingChange) -> Finding:
-    finding = change.after if change.after is not None else change.before
-    assert finding is not None  # a FindingChange always has one side
-    return finding
-
-
-def _entries(diff: ReportDiff, section: str) -> tuple[FindingChange, ...]:
-    return {
-        "new": diff.new,
-        "resolved": diff.resolved,
-        "changed": diff.changed,
-        "unchanged": diff.unchanged,
-        "not_confirmed": diff.not_confirmed,
-        "not_rechecked": diff.not_rechecked,
-    }[section]
-
-
-def _endpoint(address: str, port: int, protocol: str) -> str:
-    """``198.51.100.7:21/tcp``, ``[2001:db8::7]:21/tcp``; the bare address for port 0."""
-    if not port:
-        return address
-    host = f"[{address}]" if ":" in address else address
-    return f"{host}:{port}/{protocol}"
-
-
 def _acceptance_mark(finding: Finding) -> str:
-    if finding.acceptance is None:
-        return ""
-    return " (acceptance expired)" if finding.acceptance.expired else " (accepted)"
+    """`` (accepted)``, `` (acceptance expired)``, or nothing."""
+    state = acceptance_state(finding)
+    return f" ({state})" if state else ""
 
 
 def _change_dict(change: FindingChange) -> dict[str, Any]:
-    finding = _shown(change)
+    finding = change_finding(change)
     return {
         "id": change.id,
         "rule": change.rule,
@@ -125,7 +99,7 @@ def diff_to_dict(diff: ReportDiff) -> dict[str, Any]:
         "has_changes": diff.has_changes,
     }
     for section in ("new", "resolved", "changed", "unchanged", "not_rechecked", "not_confirmed"):
-        doc[section] = [_change_dict(c) for c in _entries(diff, section)]
+        doc[section] = [_change_dict(c) for c in diff_entries(diff, section)]
     doc["hosts_appeared"] = list(diff.hosts_appeared)
     doc["hosts_vanished"] = list(diff.hosts_vanished)
     doc["services_appeared"] = [_service_dict(k) for k in diff.services_appeared]
@@ -148,28 +122,13 @@ def render_diff_json(diff: ReportDiff) -> str:
 
 
 def _runs(diff: ReportDiff) -> str:
-    old = f"run {diff.old_run}" if diff.old_run is not None else "previous run"
-    new = f"run {diff.new_run}" if diff.new_run is not None else "this run"
+    old, new = diff_runs(diff)
     return f"{old} -> {new}"
 
 
 def _counts(diff: ReportDiff) -> str:
-    parts = [f"{len(_entries(diff, s))} {_TITLES[s].lower()}" for s in _SECTIONS]
+    parts = [f"{len(diff_entries(diff, s))} {title.lower()}" for s, title in DIFF_SECTIONS.items()]
     return ", ".join([*parts, f"{len(diff.unchanged)} unchanged"])
-
-
-def _service_lines(diff: ReportDiff) -> list[tuple[str, str]]:
-    """(what, subject) pairs for hosts and services that appeared or vanished."""
-    lines = [("host appeared", a) for a in diff.hosts_appeared]
-    lines += [("host vanished", a) for a in diff.hosts_vanished]
-    lines += [("service opened", _endpoint(*k)) for k in diff.services_appeared]
-    lines += [("service closed", _endpoint(*k)) for k in diff.services_vanished]
-    return lines
-
-
-def _reachability_lines(diff: ReportDiff) -> list[tuple[str, str]]:
-    """(endpoint, change) pairs for services whose per-vantage reachability changed."""
-    return [(_endpoint(*c.key), c.describe()) for c in diff.services_changed]
 
 
 def render_diff_table(diff: ReportDiff) -> str:
@@ -182,20 +141,20 @@ def render_diff_table(diff: ReportDiff) -> str:
     ]
     if not diff.has_changes:
         lines.append("no changes")
-    for section in _SECTIONS:
-        entries = _entries(diff, section)
+    for section, title in DIFF_SECTIONS.items():
+        entries = diff_entries(diff, section)
         if not entries:
             continue
         lines.append("")
-        lines.append(f"{_TITLES[section].upper()} ({len(entries)})")
+        lines.append(f"{title.upper()} ({len(entries)})")
         if section in _NOTES:
             lines.append(f"   {_NOTES[section]}")
         rows = [
             [
-                _shown(c).severity.label.upper() + _acceptance_mark(_shown(c)),
+                change_finding(c).severity.label.upper() + _acceptance_mark(change_finding(c)),
                 c.rule,
-                _endpoint(c.address, c.port, c.protocol),
-                printable(_shown(c).title),
+                endpoint(c.address, c.port, c.protocol),
+                printable(change_finding(c).title),
                 "; ".join(printable(text) for text in c.changes),
             ]
             for c in entries
@@ -208,11 +167,11 @@ def render_diff_table(diff: ReportDiff) -> str:
                 maxcolwidths=[None, None, None, 40, 50],
             )
         )
-    moved = _service_lines(diff)
-    reach = _reachability_lines(diff)
-    if moved or reach:
+    appeared = appeared_or_vanished(diff)
+    reach = reachability_changes(diff)
+    if appeared or reach:
         lines.append("")
-        lines.extend(f"{what}: {printable(subject)}" for what, subject in moved)
+        lines.extend(f"{what}: {printable(subject)}" for what, subject in appeared)
         lines.extend(
             f"service reachability changed: {printable(where)} {printable(change)}"
             for where, change in reach
@@ -232,8 +191,8 @@ _MD_LIMIT = 512  # text.printable's default: remediations are long
 
 
 def _md_item(change: FindingChange, section: str) -> str:
-    finding = _shown(change)
-    where = _endpoint(change.address, change.port, change.protocol)
+    finding = change_finding(change)
+    where = endpoint(change.address, change.port, change.protocol)
     line = (
         f"- **{finding.severity.label.upper()}**{_acceptance_mark(finding)} `{change.rule}` "
         f"`{where}` {_md(finding.title)}"
@@ -256,33 +215,21 @@ def render_diff_markdown(diff: ReportDiff) -> str:
         "",
         _counts(diff) + ("" if diff.has_changes else "; no changes"),
     ]
-    for section in _SECTIONS:
-        entries = _entries(diff, section)
+    for section, title in DIFF_SECTIONS.items():
+        entries = diff_entries(diff, section)
         if not entries:
             continue
-        lines.extend(["", f"### {_TITLES[section]} ({len(entries)})", ""])
+        lines.extend(["", f"### {title} ({len(entries)})", ""])
         if section in _NOTES:
             note = _NOTES[section]
             lines.extend([f"_{note[0].upper()}{note[1:]}._", ""])
         lines.extend(_md_item(c, section) for c in entries)
-    moved = _service_lines(diff)
-    reach = _reachability_lines(diff)
-    if moved or reach:
+    appeared = appeared_or_vanished(diff)
+    reach = reachability_changes(diff)
+    if appeared or reach:
         lines.extend(["", "### Hosts and services", ""])
-        lines.extend(f"- {what}: `{subject}`" for what, subject in moved)
+        lines.extend(f"- {what}: `{subject}`" for what, subject in appeared)
         lines.extend(
             f"- service reachability changed: `{where}` {_md(change)}" for where, change in reach
         )
     return "\n".join(lines) + "\n"
-
-
-DIFF_FORMATS: dict[str, Callable[[ReportDiff], str]] = {
-    "table": render_diff_table,
-    "json": render_diff_json,
-    "markdown": render_diff_markdown,
-}
-
-
-def render_diff(diff: ReportDiff, fmt: str) -> str:
-    """Render ``diff`` in ``fmt`` (a key of :data:`DIFF_FORMATS`); ``KeyError`` for another."""
-    return DIFF_FORMATS[fmt](diff)

@@ -16,8 +16,8 @@ acting on the page. Templates never print a target string any other way (no ``|s
 ``|join`` on target text: joins are made here).
 
 The page's data comes from the JSON document's own shapes
-(:func:`~exposure_audit.render.table.host_dict`,
-:func:`~exposure_audit.render.table.finding_dict`), so the HTML shows what ``--format json`` holds.
+(:func:`~exposure_audit.codec.host_dict`,
+:func:`~exposure_audit.codec.finding_dict`), so the HTML shows what ``--format json`` holds.
 """
 
 from __future__ import annotations
@@ -34,13 +34,28 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ..codec import host_dict
 from ..diff import FindingChange, ReportDiff
 from ..findings import Finding, Severity
 from ..grading import Grade
 from ..observations import NameResolution
 from ..report import HostReport, Report
 from ..text import printable
-from .table import host_dict, reachability_text
+from ._view import (
+    DIFF_SECTIONS,
+    acceptance_state,
+    appeared_or_vanished,
+    change_finding,
+    diff_entries,
+    diff_runs,
+    endpoint,
+    name_remarks,
+    product_text,
+    reachability_changes,
+    reachability_text,
+    timestamp,
+    where,
+)
 
 __all__ = ["TREND_LIMIT", "TrendPoint", "render_html"]
 
@@ -127,10 +142,6 @@ def _shown(text: str) -> str:
 # -- the run --------------------------------------------------------------------------------
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def _when(moment: datetime) -> str:
     """``2026-11-27 12:00 UTC`` for people; the ``<time>`` element keeps the ISO form."""
     text = moment.strftime("%Y-%m-%d %H:%M")
@@ -143,9 +154,9 @@ def _report_view(report: Report) -> dict[str, Any]:
         "tool_version": report.tool_version,
         "grade": report.grade.value,
         "grade_class": _grade_class(report.grade),
-        "started_at": _iso(report.started_at),
+        "started_at": timestamp(report.started_at),
         "started": _when(report.started_at),
-        "finished_at": _iso(report.finished_at),
+        "finished_at": timestamp(report.finished_at),
         "finished": _when(report.finished_at),
         "complete": report.complete,
         "host_count": len(report.hosts),
@@ -168,19 +179,11 @@ def _report_view(report: Report) -> dict[str, Any]:
 
 
 def _name_view(resolution: NameResolution) -> dict[str, Any]:
-    notes = list(resolution.errors)
-    if not resolution.errors:
-        if not resolution.ipv4:
-            notes.append("no A (IPv4) record")
-        if not resolution.ipv6:
-            notes.append("no AAAA (IPv6) record")
-    if resolution.synology_domain:
-        notes.append(f"Synology DDNS/QuickConnect domain ({resolution.synology_domain})")
     return {
         "name": resolution.name,
         "addresses": ", ".join(resolution.addresses) or "no address",
         "chain": " → ".join(resolution.cname_chain),
-        "notes": "; ".join(notes),
+        "notes": name_remarks(resolution),
     }
 
 
@@ -191,18 +194,6 @@ def _grade_class(grade: Grade | None) -> str:
 
 
 # -- hosts ----------------------------------------------------------------------------------
-
-
-def _endpoint(address: str, port: int, protocol: str) -> str:
-    """``198.51.100.7:21/tcp``, ``[2001:db8::7]:21/tcp``; the bare address for port 0."""
-    if not port:
-        return address
-    host = f"[{address}]" if ":" in address else address
-    return f"{host}:{port}/{protocol}"
-
-
-def _where(finding: Finding) -> str:
-    return f"{finding.port}/{finding.protocol}" if finding.port else "host"
 
 
 def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
@@ -258,7 +249,7 @@ def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str,
         detail("TLS certificate", _tls_text(tls, started_at))
     if service["forwarding"]:
         detail("forwarded", service["forwarding"], verbatim=False)
-    product = " ".join(p for p in (service["product"], service["version"]) if p)
+    product = product_text(service["product"], service["version"])
     return {
         "port": f"{service['port']}/{service['protocol']}",
         "state": service["state"],
@@ -324,7 +315,7 @@ def _finding_groups(findings: Sequence[Finding]) -> list[dict[str, Any]]:
         groups[-1]["occurrences"].append(
             {
                 "id": finding.id,
-                "where": _where(finding),
+                "where": where(finding),
                 "evidence": finding.evidence,
                 "severity_reason": finding.severity_reason,
                 "expired": ""
@@ -342,7 +333,7 @@ def _accepted_view(finding: Finding) -> dict[str, Any]:
         "id": finding.id,
         "rule": finding.rule,
         "severity": finding.severity.label,
-        "where": _where(finding),
+        "where": where(finding),
         "title": finding.title,
         "evidence": finding.evidence,
         "owner": acceptance.owner,
@@ -408,56 +399,30 @@ def _attempt_lines(attempts: Iterable[Mapping[str, Any]]) -> list[str]:
 
 # -- the diff -------------------------------------------------------------------------------
 
-_DIFF_SECTIONS = (
-    ("new", "New"),
-    ("resolved", "Resolved"),
-    ("changed", "Changed"),
-    ("not_rechecked", "Not re-checked"),
-    ("not_confirmed", "Not confirmed"),
-)
-
 
 def _change_view(change: FindingChange, section: str) -> dict[str, Any]:
-    finding = change.after if change.after is not None else change.before
-    assert finding is not None  # a FindingChange always has one side
-    mark = ""
-    if finding.acceptance is not None:
-        mark = "acceptance expired" if finding.acceptance.expired else "accepted"
+    finding = change_finding(change)
     return {
         "id": change.id,
         "rule": change.rule,
         "severity": finding.severity.label,
-        "where": _endpoint(change.address, change.port, change.protocol),
+        "where": endpoint(change.address, change.port, change.protocol),
         "title": finding.title,
         "changes": "; ".join(change.changes),
-        "mark": mark,
+        "mark": acceptance_state(finding),
         "remediation": finding.remediation if section == "new" else "",
     }
 
 
 def _diff_view(diff: ReportDiff) -> dict[str, Any]:
-    entries = {
-        "new": diff.new,
-        "resolved": diff.resolved,
-        "changed": diff.changed,
-        "not_rechecked": diff.not_rechecked,
-        "not_confirmed": diff.not_confirmed,
-    }
-    moved = [("host appeared", a) for a in diff.hosts_appeared]
-    moved += [("host vanished", a) for a in diff.hosts_vanished]
-    moved += [("service opened", _endpoint(*k)) for k in diff.services_appeared]
-    moved += [("service closed", _endpoint(*k)) for k in diff.services_vanished]
+    old_run, new_run = diff_runs(diff)
     reach = [
-        {
-            "what": "service reachability changed",
-            "subject": _endpoint(*c.key),
-            "detail": c.describe(),
-        }
-        for c in diff.services_changed
+        {"what": "service reachability changed", "subject": subject, "detail": change}
+        for subject, change in reachability_changes(diff)
     ]
     return {
-        "old_run": "previous run" if diff.old_run is None else f"run {diff.old_run}",
-        "new_run": "this run" if diff.new_run is None else f"run {diff.new_run}",
+        "old_run": old_run,
+        "new_run": new_run,
         "old_grade": diff.old_grade.value,
         "old_grade_class": _grade_class(diff.old_grade),
         "new_grade": diff.new_grade.value,
@@ -468,11 +433,14 @@ def _diff_view(diff: ReportDiff) -> dict[str, Any]:
             {
                 "key": key,
                 "title": title,
-                "entries": [_change_view(c, key) for c in entries[key]],
+                "entries": [_change_view(c, key) for c in diff_entries(diff, key)],
             }
-            for key, title in _DIFF_SECTIONS
+            for key, title in DIFF_SECTIONS.items()
         ],
-        "moved": [{"what": what, "subject": subject, "detail": ""} for what, subject in moved]
+        "moved": [
+            {"what": what, "subject": subject, "detail": ""}
+            for what, subject in appeared_or_vanished(diff)
+        ]
         + reach,
     }
 

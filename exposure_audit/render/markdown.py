@@ -16,24 +16,23 @@ code span or emphasis and cannot end a table cell or row. GitHub-flavoured autol
 
 from __future__ import annotations
 
-from datetime import datetime
-
+from ..codec import reported_services
 from ..findings import Finding
 from ..observations import HostObservation, PortMapping, ServiceObservation
 from ..report import HostReport, Report
 from ..rules import describe_mapping
 from ..text import md_text
-from .table import identify, reachability_text
+from ._view import (
+    dsm_summary,
+    product_or_title,
+    run_state,
+    service_kind,
+    service_reachability,
+    timestamp,
+    where,
+)
 
 __all__ = ["md_text", "render_markdown"]  # md_text lives in .text, shared with render_diff
-
-
-def _iso(moment: datetime) -> str:
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _where(finding: Finding) -> str:
-    return f"{finding.port}/{finding.protocol}" if finding.port else "host"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -45,20 +44,13 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
 def _headline(report: Report) -> list[str]:
     counts = report.severity_counts()
     incomplete = len(report.incomplete_hosts())
-    state = [
-        words
-        for words, applies in (
-            ("nothing was audited", report.audited_nothing),
-            ("run interrupted", report.interrupted),
-        )
-        if applies
-    ]
+    state = run_state(report)
     lines = [
         f"# Exposure audit: grade {report.grade.value}"
         + (f" ({', '.join(state)})" if state else ""),
         "",
         f"{len(report.hosts)} host(s), {incomplete} incomplete; "
-        f"scanned {_iso(report.started_at)} to {_iso(report.finished_at)} "
+        f"scanned {timestamp(report.started_at)} to {timestamp(report.finished_at)} "
         f"by exposure-audit {md_text(report.tool_version, 40)}; "
         f"ports tcp {','.join(map(str, report.ports.tcp)) or '-'}, "
         f"udp {','.join(map(str, report.ports.udp)) or '-'}"
@@ -98,43 +90,23 @@ def _finding_rows(findings: list[Finding]) -> list[list[str]]:
         severity = f"**{f.severity.label}**"
         if f.acceptance is not None:
             severity += " (acceptance expired)"
-        rows.append([severity, f.rule, _where(f), md_text(f.title, 200), md_text(f.evidence)])
+        rows.append([severity, f.rule, where(f), md_text(f.title, 200), md_text(f.evidence)])
     return rows
 
 
 def _service_row(service: ServiceObservation, host: HostObservation) -> list[str]:
-    http = service.http
-    what = f"{http.scheme}: {identify(service, host)}" if http else service.service
-    product = " ".join(p for p in (service.product, service.version) if p)
-    if http is not None and http.title and not product:
-        product = f"title: {http.title}"
+    product = product_or_title(service)
     if service.banner:
         product = f"{product} ({service.banner})" if product else service.banner
-    dsm = service.dsm
-    dsm_text = ""
-    if dsm is not None:
-        dsm_text = " ".join(
-            p
-            for p in (
-                dsm.version or "DSM",
-                f"build {dsm.build}" if dsm.build is not None else "",
-                f"Update {dsm.update}" if dsm.update is not None else "",
-                dsm.model or "",
-            )
-            if p
-        )
     row = [
         f"{service.port}/{service.protocol}",
         service.state,
-        md_text(what, 60),
+        md_text(service_kind(service, host), 60),
         md_text(product, 100),
-        md_text(dsm_text, 60),
+        md_text(dsm_summary(service.dsm), 60),
     ]
     if host.vantages:
-        reach = reachability_text(
-            service.reachable_from, host.unreachable_from(service), service.untested_from
-        )
-        row.append(md_text(reach, 200))
+        row.append(md_text(service_reachability(service, host), 200))
     return row
 
 
@@ -206,7 +178,7 @@ def _host_block(host: HostReport) -> list[str]:
             remediation.setdefault(f.rule, f.remediation)
         lines += ["", "**Remediation**", ""]
         lines += [f"- **{rule}**: {md_text(text, 1000)}" for rule, text in remediation.items()]
-    services = [s for s in obs.services if s.state != "closed"]
+    services = reported_services(obs)
     lines += ["", "### Services", ""]
     if services:
         lines += _table(
@@ -221,7 +193,7 @@ def _host_block(host: HostReport) -> list[str]:
         for f in accepted:
             assert f.acceptance is not None
             lines.append(
-                f"- {f.rule} {_where(f)} ({f.severity.label}): {md_text(f.title, 200)}; "
+                f"- {f.rule} {where(f)} ({f.severity.label}): {md_text(f.title, 200)}; "
                 f"accepted by {md_text(f.acceptance.owner, 100)} until "
                 f"{f.acceptance.expires.isoformat()}: {md_text(f.acceptance.reason)}"
             )

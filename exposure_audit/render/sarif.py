@@ -46,13 +46,14 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 from typing import Any
 
+from ..codec import iso_time
 from ..findings import Finding, Rule, Severity
 from ..report import HostReport, Report
 from ..rules import RULES
 from ..text import printable
+from ._view import bracketed
 
 __all__ = [
     "INFORMATION_URI",
@@ -96,10 +97,6 @@ _AREA = {
 }
 
 _FINGERPRINT = "exposureAuditFindingId/v1"
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _name(title: str) -> str:
@@ -157,8 +154,7 @@ def result_uri(finding: Finding) -> str:
 def _logical(finding: Finding) -> dict[str, Any]:
     if not finding.port:
         return {"name": finding.address, "fullyQualifiedName": finding.address, "kind": "resource"}
-    host = f"[{finding.address}]" if ":" in finding.address else finding.address
-    authority = f"{host}:{finding.port}"
+    authority = f"{bracketed(finding.address)}:{finding.port}"
     return {
         "name": authority,
         "fullyQualifiedName": f"{finding.protocol}://{authority}",
@@ -296,8 +292,8 @@ def render_sarif(report: Report) -> str:
             {
                 # A run that audited no host did not do its job (exit 3), complete or not.
                 "executionSuccessful": report.complete and not report.audited_nothing,
-                "startTimeUtc": _iso(report.started_at),
-                "endTimeUtc": _iso(report.finished_at),
+                "startTimeUtc": iso_time(report.started_at),
+                "endTimeUtc": iso_time(report.finished_at),
                 "toolExecutionNotifications": _notifications(report),
             }
         ],

@@ -35,6 +35,7 @@ from types import FrameType
 from typing import Any, TypeVar
 
 from .. import __version__
+from ..codec import host_dict, to_dict
 from ..diff import CarriedFinding, CoverageShortfall, ReportDiff, coverage_shortfall, diff_reports
 from ..errors import RunError, UsageError
 from ..findings import Severity
@@ -49,7 +50,6 @@ from ..history.notify import (
     send_webhook,
 )
 from ..history.store import HistoryStore, StoreError
-from ..render.table import host_dict, to_dict
 from ..report import HostReport, Report
 from .audit import AuditRun
 

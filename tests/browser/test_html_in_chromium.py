@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from exposure_audit.codec import report_from_dict
+from exposure_audit.codec import report_from_dict, to_dict
 from exposure_audit.diff import diff_reports
 from exposure_audit.history.store import HistoryStore
 from exposure_audit.observations import (
@@ -29,7 +29,6 @@ from exposure_audit.observations import (
     UpnpObservation,
 )
 from exposure_audit.render.html import TrendPoint, render_html
-from exposure_audit.render.table import to_dict
 from exposure_audit.report import Report
 from exposure_audit.rules import rule_by_id
 from exposure_audit.text import printable

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import exposure_audit.history.store as store_module
-from exposure_audit.codec import report_from_dict
+from exposure_audit.codec import report_from_dict, to_dict
 from exposure_audit.diff import CarriedFinding, coverage_shortfall
 from exposure_audit.findings import Severity
 from exposure_audit.grading import Grade
@@ -35,7 +35,7 @@ from exposure_audit.history.store import (
     default_history_path,
 )
 from exposure_audit.ports import PortSet
-from exposure_audit.render.table import render_json, to_dict
+from exposure_audit.render import render_json
 from exposure_audit.report import UnauditedTarget
 
 from ..report_samples import sample_report

@@ -219,12 +219,8 @@ FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _formats() -> list[str]:
-    try:
-        from exposure_audit.cli.commands.formats import REPORT_FORMATS
-    except ImportError:  # before the HTML/Markdown/SARIF renderers existed
-        from exposure_audit.render.table import FORMATS
+    from exposure_audit.render import REPORT_FORMATS
 
-        return sorted(FORMATS)
     return list(REPORT_FORMATS)
 
 

@@ -16,10 +16,9 @@ from exposure_audit.diff import ReportDiff, diff_reports
 from exposure_audit.findings import Acceptance, Severity
 from exposure_audit.observations import ServiceObservation
 from exposure_audit.ports import PortSet
+from exposure_audit.render import DIFF_FORMATS, render_diff
 from exposure_audit.render.diff import (
-    DIFF_FORMATS,
     DIFF_SCHEMA,
-    render_diff,
     render_diff_json,
     render_diff_markdown,
     render_diff_table,

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from exposure_audit.cli.commands.formats import REPORT_FORMATS, render_report
+from exposure_audit.render import REPORT_FORMATS, render_json, render_report
 from exposure_audit.render.markdown import md_text
-from exposure_audit.render.table import FORMATS, render, render_csv, render_json, render_table
+from exposure_audit.render.table import render_csv, render_table
 from exposure_audit.report import Report, UnauditedTarget
 from exposure_audit.text import csv_cell, printable
 
@@ -22,20 +22,22 @@ from ..report_samples import HOSTILE_TITLE, sample_report, vantage_report
 from .test_sarif import _validate
 
 GOLDEN = Path(__file__).parents[1] / "data" / "golden"
+# The formats with golden files named report.<format> here (HTML, Markdown, SARIF: their own tests).
+PLAIN_FORMATS = ("csv", "json", "table")
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", PLAIN_FORMATS)
 def test_every_format_matches_its_golden_file(fmt: str, update_golden: bool) -> None:
-    text = render(sample_report(), fmt)
+    text = render_report(sample_report(), fmt)
     golden = GOLDEN / f"report.{fmt}"
     if update_golden:
         golden.write_text(text, encoding="utf-8")
     assert text == golden.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.parametrize("fmt", PLAIN_FORMATS)
 def test_a_report_from_two_vantages_matches_its_golden_file(fmt: str, update_golden: bool) -> None:
-    text = render(vantage_report(), fmt)
+    text = render_report(vantage_report(), fmt)
     golden = GOLDEN / f"report-vantages.{fmt}"
     if update_golden:
         golden.write_text(text, encoding="utf-8")
@@ -66,8 +68,8 @@ def test_every_format_shows_each_services_view_from_each_vantage() -> None:
 
 
 def test_without_vantages_no_format_mentions_them() -> None:
-    for fmt in FORMATS:
-        text = render(sample_report(), fmt)
+    for fmt in PLAIN_FORMATS:
+        text = render_report(sample_report(), fmt)
         assert "vantage" not in text and "reachable_from" not in text, fmt
 
 
@@ -102,8 +104,8 @@ def test_json_has_the_versioned_schema_and_required_fields() -> None:
 
 def test_every_format_shows_each_findings_rule_id() -> None:
     report = sample_report()
-    for fmt in FORMATS:
-        text = render(report, fmt)
+    for fmt in PLAIN_FORMATS:
+        text = render_report(report, fmt)
         for finding in report.findings():
             assert finding.rule in text, (fmt, finding.rule)
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 from ...errors import UsageError
 from ...ports import PortSet
+from ...render import render_report
 from ...run.grade_import import grade_nmap_xml
 from ..settings import merge_settings
-from .formats import render_report
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
 from .scan import progress_for
 from .upnp import read_inventory

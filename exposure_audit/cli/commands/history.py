@@ -14,9 +14,9 @@ from ...diff import diff_reports
 from ...errors import UsageError
 from ...history.schedule import cron_line, systemd_units
 from ...history.store import HistoryStore, RunSummary, default_history_path
-from ...render.diff import render_diff
-from .formats import render_report, trend_of
+from ...render import render_diff, render_report
 from .output import EXIT_OK, emit
+from .trend import trend_of
 
 __all__ = ["cmd_diff", "cmd_history", "cmd_report", "cmd_schedule"]
 

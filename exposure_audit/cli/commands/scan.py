@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ...codec import to_dict
 from ...errors import RunError, UsageError
 from ...history.accept import AcceptedRisk, parse_accepted
 from ...history.notify import redact_url
@@ -17,9 +18,8 @@ from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
 from ...ports import default_ports, parse_ports
 from ...probes.dns import make_resolver
-from ...render.diff import diff_to_dict, render_diff
-from ...render.html import TrendPoint
-from ...render.table import to_dict
+from ...render import TrendPoint, render_diff, render_report
+from ...render.diff import diff_to_dict
 from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
 from ...run.cluster import (
     DEFAULT_BLOCK_SIZE,
@@ -49,8 +49,8 @@ from ...targets import (
 from ...text import printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
-from .formats import render_report, trend_of
 from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .trend import trend_of
 from .upnp import read_inventory
 
 __all__ = ["cmd_demo", "cmd_scan", "progress_for"]

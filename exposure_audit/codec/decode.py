@@ -1,7 +1,7 @@
 """Reading a JSON report document back into a :class:`~exposure_audit.report.Report`.
 
 Pure. :func:`report_from_dict` is the inverse of
-:func:`exposure_audit.render.table.to_dict`: for every report ``r``,
+:func:`~exposure_audit.codec.encode.to_dict`: for every report ``r``,
 ``to_dict(report_from_dict(to_dict(r))) == to_dict(r)``. The document may come
 from a file or from the history store, so every field is checked and a bad one raises
 :class:`ReportFormatError` (a ``ValueError``) naming its JSON path
@@ -12,7 +12,7 @@ closed ports, probe attempts that completed without a note, SSDP headers, a mapp
 ``enabled``/``remote_host``, an IGD service's SCPD URL, the UPnP control URL when no IGD
 description was read, and reachable unmapped ports that are not among the reported services.
 Derived fields (``summary``, ``identified_as``, a service's ``not_reachable_from``, a name's
-``notes``) are recomputed by the renderer and ignored here.
+``notes``) are recomputed by ``to_dict`` and ignored here.
 
 The schema only ever gains fields within a version, so unknown keys are ignored and fields
 that do not identify anything default when absent (``acceptance`` absent or null: not
@@ -27,9 +27,9 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any, NoReturn, TypeVar
 
-from .findings import Acceptance, Finding, Severity
-from .grading import Grade
-from .observations import (
+from ..findings import Acceptance, Finding, Severity
+from ..grading import Grade
+from ..observations import (
     AddressFamily,
     DsmFingerprint,
     HostObservation,
@@ -48,18 +48,13 @@ from .observations import (
     UpnpForwarding,
     UpnpObservation,
 )
-from .ports import PortSet
-from .report import HostReport, Report, SkippedAddress, UnauditedTarget
+from ..ports import PortSet
+from ..report import HostReport, Report, SkippedAddress, UnauditedTarget
+from .encode import FORWARDED_BY_UPNP, SCHEMA
 
-__all__ = ["SCHEMA", "ReportFormatError", "host_from_dict", "report_from_dict"]
-
-SCHEMA = "exposure-audit/1"
-"""The schema this module reads; the same string as ``exposure_audit.render.table.SCHEMA`` (a test
-pins them together: the two modules sit side by side in the layers and cannot import each
-other)."""
+__all__ = ["ReportFormatError", "host_from_dict", "report_from_dict"]
 
 _MAX_PORT = 0xFFFF
-_FORWARDED_BY_UPNP = "upnp"
 
 _T = TypeVar("_T")
 _E = TypeVar("_E", bound=Enum)
@@ -77,7 +72,7 @@ class ReportFormatError(ValueError):
 
 
 def report_from_dict(doc: Mapping[str, Any]) -> Report:
-    """Read a ``exposure-audit/1`` document (parsed JSON, as ``render.to_dict`` makes it).
+    """Read a ``exposure-audit/1`` document (parsed JSON, as ``to_dict`` makes it).
 
     Raises :class:`ReportFormatError` naming the path of the first bad field; ``schema`` when
     the document is not an ``exposure-audit/1`` report.
@@ -112,7 +107,7 @@ def report_from_dict(doc: Mapping[str, Any]) -> Report:
 
 
 def host_from_dict(doc: Mapping[str, Any], path: str = "host") -> HostReport:
-    """Read one host as ``render.to_dict`` writes it under ``hosts``.
+    """Read one host as ``to_dict`` writes it under ``hosts`` (:func:`~.encode.host_dict`).
 
     ``path`` prefixes the paths in error messages (``hosts[3]``). Raises
     :class:`ReportFormatError`.
@@ -134,11 +129,11 @@ def _host(obj: _Object) -> HostReport:
                 service_obj.fail(key, f"names {strangers[0]!r}, not among the host's vantages")
         if forwarding is None:
             pass
-        elif forwarding == _FORWARDED_BY_UPNP:
+        elif forwarding == FORWARDED_BY_UPNP:
             if service.upnp_mapping is None:
                 service_obj.fail("forwarding", "says 'upnp' but upnp_mapping is null")
         elif forwarding_source is None:
-            # render writes any other value only for a port in the host's forwarding table.
+            # to_dict writes any other value only for a port in the host's forwarding table.
             service_obj.fail("forwarding", f"{forwarding!r} but the host has no mappings_source")
         elif service.port not in unmapped:
             unmapped.append(service.port)
@@ -257,7 +252,7 @@ def _upnp(obj: _Object, forwarding: UpnpForwarding | None) -> UpnpObservation | 
     igd_obj = obj.optional_object("igd")
     mappings = tuple(obj.objects("mappings", _mapping, default=[]))
     if forwarding is not None and not ssdp and igd_obj is None and not mappings:
-        # render writes this object for a forwarding table alone; UPnP itself said nothing.
+        # to_dict writes this object for a forwarding table alone; UPnP itself said nothing.
         return None
     if igd_obj is None:
         return UpnpObservation(ssdp=ssdp, mappings=mappings)
