@@ -3,7 +3,7 @@
 ``-sV`` learns a web port's product and version by sending its HTTP probes and matching the
 answers against the ``match``/``softmatch`` lines of its ``nmap-service-probes``; most of its
 time goes to waiting (docs/performance.md). This module matches the response an HTTP probe
-already read (built by :func:`exposure_audit.nmap.httptext.response_bytes`) against the same
+already read (built by :func:`exposure_audit.probes.rawhttp.response_bytes`) against the same
 lines of the installed nmap's file, so a web port gets the product and version ``-sV`` would
 give it without ``-sV``'s waits. :mod:`exposure_audit.nmap.installed` reads that file at run
 time; it is never shipped (it belongs to nmap and changes with it). Rules and limits:

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from exposure_audit.nmap.httptext import response_bytes
 from exposure_audit.nmap.installed import default_matcher, match_http_response
 from exposure_audit.nmap.probefile import parse_web_lines, pcre_compatible, required_literal
 from exposure_audit.nmap.servicematch import MAX_RESPONSE_BYTES, WebMatcher
+from exposure_audit.probes.rawhttp import RAW_RESPONSE_BYTES, response_bytes
 
 DATE = b"Date: Mon, 01 Jan 2024 00:00:00 GMT"
 
@@ -180,7 +180,7 @@ def test_a_huge_body_is_cut_to_the_bound(raw_server: tuple[list[bytes], int]) ->
     answers.append(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     response = httpx.get(f"http://127.0.0.1:{port}/", timeout=10)
     text = response_bytes(response)
-    assert len(text) == MAX_RESPONSE_BYTES
+    assert len(text) == MAX_RESPONSE_BYTES == RAW_RESPONSE_BYTES  # what the matcher looks at
     assert text.startswith(b"HTTP/1.1 200 OK\r\nContent-Length:")
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import httpx
 
-from exposure_audit.nmap.servicematch import MAX_RESPONSE_BYTES
+__all__ = ["RAW_RESPONSE_BYTES", "response_bytes"]
 
-__all__ = ["response_bytes"]
+# What exposure_audit.nmap.servicematch looks at (its MAX_RESPONSE_BYTES; a test keeps the two
+# equal): the status line, the headers and the head of the page. This module lives with the
+# probes, which hold the responses and may not import the nmap package (sibling layers).
+RAW_RESPONSE_BYTES = 16 * 1024
 
 
 def response_bytes(
-    response: httpx.Response, body: bytes | None = None, limit: int = MAX_RESPONSE_BYTES
+    response: httpx.Response, body: bytes | None = None, limit: int = RAW_RESPONSE_BYTES
 ) -> bytes:
     """``response`` as raw HTTP/1.x bytes, at most ``limit`` long.
 
