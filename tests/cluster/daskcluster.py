@@ -158,11 +158,14 @@ class DaskCluster:
         raise KeyError(name)
 
     def processing(self) -> dict[str, list[str]]:
-        """Worker name -> the keys the scheduler has given it to run."""
+        """Worker name -> the keys the scheduler has given it to run. A worker the client's
+        cached scheduler info does not name yet (it refreshes every few seconds) is left out
+        until it does, so a caller never gets an address where it expects a name."""
         names = {a: i.get("name") for a, i in self.client.scheduler_info()["workers"].items()}
         return {
-            str(names.get(a, a)): [str(k) for k in keys]
+            str(names[a]): [str(k) for k in keys]
             for a, keys in self.client.processing().items()
+            if names.get(a) is not None
         }
 
     def kill_worker(self, name: str) -> None:
