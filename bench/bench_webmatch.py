@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from exposure_audit.nmap.installed import default_matcher  # noqa: E402
 from exposure_audit.nmap.servicematch import WebMatcher  # noqa: E402
-from exposure_audit.nmap.versiondb import _probe_file  # noqa: E402
+from exposure_audit.nmap.versiondb import installed_probe_file  # noqa: E402
 from exposure_audit.probes.rawhttp import response_bytes  # noqa: E402
 
 ADDRESS = "127.91.0.1"
@@ -249,7 +249,7 @@ def load_costs() -> tuple[float, float, WebMatcher]:
     loaded = time.perf_counter() - started
     if matcher is None:
         raise SystemExit("no nmap-service-probes found")
-    path = _probe_file(shutil.which("nmap") or "nmap")
+    path = installed_probe_file(shutil.which("nmap") or "nmap")
     assert path is not None
     fresh = WebMatcher.from_text(path.read_text(encoding="latin-1"))
     started = time.perf_counter()

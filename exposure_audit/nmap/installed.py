@@ -9,32 +9,21 @@ later, as responses need them (docs/performance.md, "Web identification").
 from __future__ import annotations
 
 import shutil
-import threading
+from functools import cache
 
-from exposure_audit.nmap.servicematch import ServiceMatch, WebMatcher
-from exposure_audit.nmap.versiondb import _probe_file
+from .servicematch import ServiceMatch, WebMatcher
+from .versiondb import installed_probe_file
 
 __all__ = ["default_matcher", "match_http_response"]
 
-_loaded: list[WebMatcher | None] = []
-_lock = threading.Lock()
 
-
-def default_matcher(nmap_binary: str | None = None) -> WebMatcher | None:
-    """The matcher over the installed nmap's probe file, loaded on first use and kept for the
-    process; None when no nmap or no readable probe file is found (then web ports get no
-    nmap names: unknown, never clean). ``nmap_binary`` only counts on the first call."""
-    with _lock:
-        if not _loaded:
-            _loaded.append(_load(nmap_binary))
-        return _loaded[0]
-
-
-def _load(nmap_binary: str | None) -> WebMatcher | None:
-    binary = nmap_binary or shutil.which("nmap")
-    if binary is None:
-        return None
-    path = _probe_file(binary)
+@cache
+def default_matcher() -> WebMatcher | None:
+    """The matcher over the installed nmap's probe file (the ``nmap`` on PATH), loaded on first
+    use and kept for the process; None when no nmap or no readable probe file is found (then
+    web ports get no nmap names: unknown, never clean)."""
+    binary = shutil.which("nmap")
+    path = installed_probe_file(binary) if binary else None
     if path is None:
         return None
     try:

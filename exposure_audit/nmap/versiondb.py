@@ -22,7 +22,7 @@ import re
 import tempfile
 from pathlib import Path
 
-__all__ = ["NULL_PROBE_WAIT_MS", "quick_banner_versiondb"]
+__all__ = ["NULL_PROBE_WAIT_MS", "installed_probe_file", "quick_banner_versiondb"]
 
 NULL_PROBE_WAIT_MS = 2000
 
@@ -43,7 +43,7 @@ def quick_banner_versiondb(nmap_binary: str, wait_ms: int = NULL_PROBE_WAIT_MS) 
 
 
 def _derive(nmap_binary: str, wait_ms: int) -> str | None:
-    source = _probe_file(nmap_binary)
+    source = installed_probe_file(nmap_binary)
     if source is None:
         return None
     try:
@@ -70,7 +70,7 @@ def _derive(nmap_binary: str, wait_ms: int) -> str | None:
     return path
 
 
-def _probe_file(nmap_binary: str) -> Path | None:
+def installed_probe_file(nmap_binary: str) -> Path | None:
     """nmap's ``nmap-service-probes``: where ``$NMAPDIR`` says, next to the binary's prefix
     (``bin/../share/nmap``), or the usual system places."""
     binary = Path(os.path.realpath(nmap_binary))
