@@ -88,6 +88,7 @@ STUN_RESPONDER = HERE / "stun_responder.py"
 PROBE = HERE / "probe.py"
 
 
+_MULTICAST = "224.0.0.0/4"  # IPv4 multicast (RFC 5771), routed to the lab veth only
 _START_TIMEOUT = 15.0  # miniupnpd gives up on STUN after 3 x 3 s: fail after it, not before
 _STOP_TIMEOUT = 3.0
 
@@ -398,8 +399,10 @@ class UpnpLab:
         self._ip("-n", self.nas, "route", "add", "default", "via", self.lan_address)
         # The router's "ISP" is the scanner, which does not forward: a dead end.
         self._ip("-n", self.router, "route", "add", "default", "via", self.scanner_address)
-        # A plain socket's multicast send needs a route (docs/reference/lab.md gotcha 14).
-        self._ip("-n", self.scanner, "route", "add", "224.0.0.0/4", "dev", "ws0")
+        # A plain socket's multicast send needs a route (docs/reference/lab.md gotcha 14). The
+        # multicast block (SSDP's group is in it) goes to the namespace's own veth: datagrams
+        # to it never leave the lab.
+        self._ip("-n", self.scanner, "route", "add", _MULTICAST, "dev", "ws0")
         with in_netns(self.router):
             Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
 

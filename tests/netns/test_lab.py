@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from exposure_audit.upnp.ssdp import SSDP_MULTICAST_ADDRESS
+
 from .lab import PROBE, REPO, LabError, Mapping, UpnpLab, sweep_stale_namespaces
 
 pytestmark = pytest.mark.netns
@@ -79,7 +81,7 @@ def test_the_scanner_cannot_reach_the_lan_directly(upnp_lab: UpnpLab) -> None:
 
 def test_the_nas_discovers_the_igd_by_ssdp_multicast(upnp_lab: UpnpLab) -> None:
     # upnp-inventory runs on the LAN and discovers the IGD this way
-    replies = probe(upnp_lab, upnp_lab.nas, "msearch", "239.255.255.250", "1.5")
+    replies = probe(upnp_lab, upnp_lab.nas, "msearch", SSDP_MULTICAST_ADDRESS, "1.5")
     assert isinstance(replies, list) and replies
     locations = {r["LOCATION"] for r in replies}
     assert locations == {"http://192.168.50.1:2189/rootDesc.xml"}
