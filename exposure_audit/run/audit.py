@@ -43,10 +43,6 @@ from .host import (
     judge,
     unaudited_host,
 )
-
-# tests/hostile/test_everything_open.py reads the tarpit judgement here, where it was first.
-from .host import accepts_everything as _accepts_everything  # noqa: F401
-from .host import spread as _spread  # noqa: F401
 from .probeset import ProbeSet, default_probes
 
 # Seconds to wait, after the first host of a batch finishes its HTTP stage, for others to join

@@ -19,7 +19,8 @@ from exposure_audit.ports import parse_ports
 from exposure_audit.probes.dns import make_resolver
 from exposure_audit.probes.http import HttpProbeSettings
 from exposure_audit.report import Report
-from exposure_audit.run.audit import Auditor, AuditSettings, _accepts_everything, _spread
+from exposure_audit.run.audit import Auditor, AuditSettings
+from exposure_audit.run.host import accepts_everything, spread
 from exposure_audit.targets import parse_item, plan_targets
 
 from .corpus import Case, Corpus, answer, hold, page
@@ -70,12 +71,12 @@ def hosts() -> Iterator[Corpus]:
 
 
 def test_the_thresholds() -> None:
-    assert _accepts_everything(45, 50) and _accepts_everything(900, 1000)
-    assert not _accepts_everything(44, 50) and not _accepts_everything(48, 49)
-    assert _accepts_everything(20, 20) and _accepts_everything(31, 31)
-    assert not _accepts_everything(19, 20) and not _accepts_everything(19, 19)
-    assert _spread(list(range(1000)), 8) == [62, 187, 312, 437, 562, 687, 812, 937]
-    assert _spread([1, 2, 3], 8) == [1, 2, 3]
+    assert accepts_everything(45, 50) and accepts_everything(900, 1000)
+    assert not accepts_everything(44, 50) and not accepts_everything(48, 49)
+    assert accepts_everything(20, 20) and accepts_everything(31, 31)
+    assert not accepts_everything(19, 20) and not accepts_everything(19, 19)
+    assert spread(list(range(1000)), 8) == [62, 187, 312, 437, 562, 687, 812, 937]
+    assert spread([1, 2, 3], 8) == [1, 2, 3]
 
 
 def test_a_silent_host_accepting_every_port_is_one_note(hosts: Corpus) -> None:
