@@ -456,9 +456,10 @@ class _Session:
         candidates = [m.product_id for m in before.matches] + [
             p.product_id for p in before.possible
         ]
-        paths = [
-            p for p in paths_worth_fetching(self.port, candidates) if p != landing.response.path
-        ]
+        # The candidates' own paths first, then the port's default products': the cap must
+        # not cut the path that would confirm what "/" already hinted at.
+        wanted = (*paths_worth_fetching(0, candidates), *paths_worth_fetching(self.port))
+        paths = [p for p in dict.fromkeys(wanted) if p != landing.response.path]
         paths = paths[:_MAX_EXTRA_PATHS]
         if not candidates and not paths:
             return None, ()

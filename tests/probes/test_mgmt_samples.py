@@ -120,3 +120,15 @@ def test_a_console_acting_without_a_login_carries_the_evidence(
     assert http is not None and http.management is not None
     assert http.management.product == name
     assert bool(http.management.unauthenticated) is acts
+
+
+def test_on_a_busy_default_port_the_hinted_products_paths_come_first() -> None:
+    # 443 is a default port of a dozen products, more paths than the probe fetches: UniFi's
+    # title hints at it, and its /status must still be read to confirm it.
+    doc = {**load("positive")["ubiquiti-unifi"], "port": 443, "cert_subject": None}
+    address = f"{POSITIVE_NET}201"
+    with serve_samples({address: doc}):
+        http = _probe_all({address: doc})[address]
+    assert http is not None and http.management is not None
+    assert http.management.product == "ubiquiti-unifi"
+    assert "path /status" in http.management.markers
