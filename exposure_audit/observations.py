@@ -18,6 +18,8 @@ __all__ = [
     "HttpObservation",
     "IgdDescription",
     "IgdService",
+    "ManagementHint",
+    "ManagementObservation",
     "NameResolution",
     "PortMapping",
     "ProbeAttempt",
@@ -107,8 +109,45 @@ class Redirect:
 
 
 @dataclass(frozen=True)
+class ManagementObservation:
+    """A management interface of the catalog (``exposure_audit.mgmt``) identified on a port:
+    two or more independent markers matched.
+
+    ``product`` is the catalog id (``qnap-qts``), ``name``/``vendor``/``category`` the
+    catalog's words for it; ``markers`` the catalog descriptions of what matched (never
+    server text); ``version`` only when an unauthenticated place disclosed one.
+    ``unauthenticated`` is the evidence, seen by the probe, that this console acts without a
+    login (Jupyter's kernel list answering without a token, ...); None when that was not seen,
+    which is "not shown", never "it requires a login".
+    """
+
+    product: str
+    name: str
+    vendor: str
+    category: str
+    markers: tuple[str, ...]
+    version: str | None = None
+    unauthenticated: str | None = None
+
+
+@dataclass(frozen=True)
+class ManagementHint:
+    """One catalog marker alone on a port: "looks like ``name``" (``marker`` says which).
+    A note for the reader, never an identification, a finding or a grade change."""
+
+    product: str
+    name: str
+    marker: str
+
+
+@dataclass(frozen=True)
 class HttpObservation:
-    """What an HTTP or HTTPS conversation on one port showed."""
+    """What an HTTP or HTTPS conversation on one port showed.
+
+    ``management`` is the catalog product identified there (never for a DSM or SRM page:
+    those have ``dsm``/``srm`` and their own rules); ``management_hints`` the single-marker
+    possibilities, notes only.
+    """
 
     scheme: str
     status_code: int
@@ -117,6 +156,8 @@ class HttpObservation:
     redirects: tuple[Redirect, ...] = ()
     dsm: DsmFingerprint | None = None
     srm: bool = False
+    management: ManagementObservation | None = None
+    management_hints: tuple[ManagementHint, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -251,6 +292,10 @@ class ServiceObservation:
     @property
     def dsm(self) -> DsmFingerprint | None:
         return self.http.dsm if self.http else None
+
+    @property
+    def management(self) -> ManagementObservation | None:
+        return self.http.management if self.http else None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,8 @@ from ..observations import (
     HttpObservation,
     IgdDescription,
     IgdService,
+    ManagementHint,
+    ManagementObservation,
     NameResolution,
     PortMapping,
     ProbeAttempt,
@@ -172,6 +174,8 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
     dsm = obj.optional_object("dsm")
     if dsm is not None and http is None:
         obj.fail("dsm", "a DSM fingerprint needs the http object it was read from")
+    if http is None and (obj.optional_object("management") or obj.get("management_hints")):
+        obj.fail("management", "a management interface needs the http object it was read from")
     service = ServiceObservation(
         port=obj.port("port"),
         protocol=obj.text("protocol"),
@@ -180,7 +184,7 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
         product=obj.text("product", default=""),
         version=obj.text("version", default=""),
         banner=obj.text("banner", default=""),
-        http=_http(http, _dsm(dsm) if dsm else None) if http else None,
+        http=_http(http, _dsm(dsm) if dsm else None, *_management(obj)) if http else None,
         tls=_tls(tls) if (tls := obj.optional_object("tls")) else None,
         upnp_mapping=_mapping(m) if (m := obj.optional_object("upnp_mapping")) else None,
         reachable_from=tuple(obj.texts("reachable_from", default=[])),
@@ -190,7 +194,12 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
     return service, obj.optional_text("forwarding")
 
 
-def _http(obj: _Object, dsm: DsmFingerprint | None) -> HttpObservation:
+def _http(
+    obj: _Object,
+    dsm: DsmFingerprint | None,
+    management: ManagementObservation | None = None,
+    hints: tuple[ManagementHint, ...] = (),
+) -> HttpObservation:
     return HttpObservation(
         scheme=obj.text("scheme"),
         status_code=obj.integer("status_code"),
@@ -199,7 +208,35 @@ def _http(obj: _Object, dsm: DsmFingerprint | None) -> HttpObservation:
         redirects=tuple(obj.objects("redirects", _redirect, default=[])),
         dsm=dsm,
         srm=obj.boolean("srm", default=False),
+        management=management,
+        management_hints=hints,
     )
+
+
+def _management(
+    service: _Object,
+) -> tuple[ManagementObservation | None, tuple[ManagementHint, ...]]:
+    """A service's ``management`` and ``management_hints`` (absent in older documents)."""
+    found = service.optional_object("management")
+    hints = tuple(service.objects("management_hints", _hint, default=[]))
+    if found is None:
+        return None, hints
+    return (
+        ManagementObservation(
+            product=found.text("product"),
+            name=found.text("name"),
+            vendor=found.text("vendor"),
+            category=found.text("category"),
+            markers=tuple(found.texts("markers", default=[])),
+            version=found.optional_text("version"),
+            unauthenticated=found.optional_text("unauthenticated"),
+        ),
+        hints,
+    )
+
+
+def _hint(obj: _Object) -> ManagementHint:
+    return ManagementHint(obj.text("product"), obj.text("name"), obj.text("marker"))
 
 
 def _redirect(obj: _Object) -> Redirect:

@@ -14,6 +14,7 @@ from typing import Any
 from ..findings import Finding
 from ..observations import (
     HostObservation,
+    ManagementObservation,
     NameResolution,
     PortMapping,
     ServiceObservation,
@@ -30,6 +31,7 @@ __all__ = [
     "host_dict",
     "identify",
     "iso_time",
+    "management_dict",
     "mapping_dict",
     "name_notes",
     "reported_services",
@@ -69,6 +71,8 @@ def identify(service: ServiceObservation, host: HostObservation) -> str:
         return "Synology DSM"
     if http.srm:
         return "Synology SRM"
+    if http.management is not None:
+        return http.management.name
     igd = host.upnp.igd if host.upnp else None
     serves_description = igd is not None and f":{service.port}/" in igd.url
     if serves_description or (http.server and is_upnp_server_header(http.server)):
@@ -133,8 +137,28 @@ def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[st
             "markers": list(dsm.markers),
             "version_source": dsm.version_source,
         },
+        "management": management_dict(service.management),
+        "management_hints": [
+            {"product": h.product, "name": h.name, "marker": h.marker}
+            for h in (http.management_hints if http else ())
+        ],
         "upnp_mapping": mapping_dict(service.upnp_mapping) if service.upnp_mapping else None,
         "forwarding": _forwarding(service, host),
+    }
+
+
+def management_dict(management: ManagementObservation | None) -> dict[str, Any] | None:
+    """An identified management interface as the report writes it (None: none identified)."""
+    if management is None:
+        return None
+    return {
+        "product": management.product,
+        "name": management.name,
+        "vendor": management.vendor,
+        "category": management.category,
+        "version": management.version,
+        "markers": list(management.markers),
+        "unauthenticated": management.unauthenticated,
     }
 
 

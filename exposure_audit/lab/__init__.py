@@ -3,7 +3,8 @@
 DSM 4.3, 6.2 and 7.2 web UIs (HTTP and HTTPS with Synology's default certificates), look-alikes
 that must not pass for DSM (QNAP, a home router, Web Station, SRM, an echo server, a Synology
 404 page, nginx, a miniupnpd description server), Telnet/SSH/FTP/SMB banners exact to nmap's
-fingerprints, and an authoritative DNS server for the lab's names. Everything binds only
+fingerprints, management consoles of the catalog (QNAP QTS, Proxmox VE, Jupyter without a
+token, Cockpit), and an authoritative DNS server for the lab's names. Everything binds only
 loopback addresses (127.0.0.0/8, ::1) and sends nothing anywhere else; the one exception is a
 host marked ``in_netns`` (``catalog.nas_lab``), which binds a private address inside a network
 namespace that a test run created.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..ports import PortSet, default_ports
 from .model import LabHost, LabService
 from .nameserver import Zone
 from .runtime import Lab
@@ -24,6 +25,7 @@ __all__ = [
     "bench_lab",
     "corpus_lab",
     "demo_lab",
+    "demo_ports",
     "demo_zone",
     "nas_lab",
     "perimeter_lab",
@@ -83,7 +85,13 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
     legacy           127.77.0.60  telnet 23, smb 445, silent 139                 F
     clean            127.77.0.70  nothing                                        A
     hung             127.77.0.80  mute 5001 (takes connections, never answers)   C
+    qnap             127.77.0.90  qnap http 8080 (QNAP QTS: MGMT001)              F
+    proxmox          127.77.0.91  proxmox https 8006 (Proxmox VE: MGMT002)        D
+    jupyter          127.77.0.92  jupyter_open http 8888 (no token: MGMT001)      F
+    cockpit          127.77.0.93  cockpit https 9090 (Cockpit: MGMT002)           D
     ===============  ===========  =============================================  =====  ===
+
+    Audit it with :func:`demo_ports`: the consoles' ports are not all in the default set.
     """
     at = _addresser(network)
     return Lab(
@@ -161,9 +169,38 @@ def demo_lab(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Lab:
                 "C",
                 None,
             ),
+            *_management_hosts(at),
         ),
         demo_zone(network, ipv6),
     )
+
+
+#: The demo's management consoles of the catalog (docs/reference/management.md): name, host
+#: number, service, grade. Over plain HTTP a console is MGMT001 (critical, F); over HTTPS
+#: MGMT002 (high, D); Jupyter without a token acts without a login (critical whatever the
+#: scheme).
+_MANAGEMENT_HOSTS: tuple[tuple[str, int, LabService, str], ...] = (
+    ("qnap", 90, LabService(8080, "http", "qnap", "QNAP QTS login on 8080"), "F"),
+    ("proxmox", 91, LabService(8006, "https", "proxmox", "Proxmox VE on 8006 over TLS"), "D"),
+    ("jupyter", 92, LabService(8888, "http", "jupyter_open", "Jupyter without a token"), "F"),
+    ("cockpit", 93, LabService(9090, "https", "cockpit", "Cockpit on 9090 over TLS"), "D"),
+)
+
+
+def _management_hosts(at: tuple[str, ...]) -> tuple[LabHost, ...]:
+    return tuple(
+        LabHost(name, at[number], "management", (service,), grade, None)
+        for name, number, service, grade in _MANAGEMENT_HOSTS
+    )
+
+
+def demo_ports(lab: Lab | None = None) -> PortSet:
+    """The ports an audit of the demo lab scans: the default set plus every TCP port the lab
+    declares (the catalog consoles listen on 8006, 8888 and 9090, which the default set, built
+    around DSM and UPnP, does not hold)."""
+    base = default_ports()
+    declared = {p for h in (lab or demo_lab()).hosts for p in h.ports}
+    return PortSet(tuple(sorted(set(base.tcp) | declared)), base.udp)
 
 
 def corpus_lab(network: str = "127.78.0.0/24") -> Lab:
@@ -182,8 +219,9 @@ def corpus_lab(network: str = "127.78.0.0/24") -> Lab:
             "negative",
             (LabService(5000, "http", site, "must not be identified as DSM"),),
             # SRM's login is remote administration (rule SVC002, medium); an IGD description
-            # readable from outside is UPNP002 (critical); the rest is clean.
-            {"srm": "C", "upnp_desc": "F"}.get(site, "A"),
+            # readable from outside is UPNP002 (critical); QNAP's login over plain HTTP is a
+            # management interface (MGMT001, critical); the rest is clean.
+            {"srm": "C", "upnp_desc": "F", "qnap": "F"}.get(site, "A"),
             None,
         )
         for i, site in enumerate(negatives)
@@ -194,7 +232,7 @@ def corpus_lab(network: str = "127.78.0.0/24") -> Lab:
             at[19],
             "negative",
             (LabService(5001, "https", "qnap", "QNAP over TLS on DSM's HTTPS port"),),
-            "A",
+            "D",  # a management interface over HTTPS: MGMT002 (high)
             None,
         )
     )

@@ -595,7 +595,66 @@ def _notfound() -> Site:
     )
 
 
-#: Every site by name. Positives: dsm43, dsm62, dsm72. Everything else is negative corpus.
+# --- management interfaces of the catalog (docs/reference/management.md section 4) ---------
+# Composed from the catalog's public markers (the positive samples in tests/data/mgmt), not
+# copied from the products: just enough of each that two independent markers match.
+
+
+def _proxmox() -> Site:
+    page_ = _static("proxmox_index.html", "text/html; charset=utf-8")
+    return Site(
+        name="proxmox",
+        description="Proxmox VE 8.1 login page on 8006 over TLS (management: hypervisor)",
+        flavor=Flavor("embedded", "pve-api-daemon/3.0"),
+        certificate="example",
+        routes={"/": page_},
+        methods=("GET", "HEAD"),
+    )
+
+
+def _jupyter_open() -> Site:
+    """Jupyter Server 2.12 started with an empty token and password: /api/kernels answers."""
+    json_type = "application/json"
+    return Site(
+        name="jupyter_open",
+        description="JupyterLab without a token or password (management: notebook, open)",
+        flavor=Flavor("embedded", "TornadoServer/6.4"),
+        certificate="example",
+        routes={
+            "/": _redirect(Flavor("embedded", "TornadoServer/6.4"), "/lab"),
+            "/lab": _static("jupyter_lab.html", "text/html"),
+            "/api": _text('{"version": "2.12.5"}', json_type),
+            "/api/kernels": _text("[]", json_type),
+        },
+        methods=("GET", "HEAD"),
+    )
+
+
+def _cockpit() -> Site:
+    return Site(
+        name="cockpit",
+        description="Cockpit web service login on 9090 over TLS (management: server console)",
+        flavor=Flavor("embedded", "cockpit-ws"),
+        certificate="example",
+        routes={
+            "/": _static("cockpit_login.html", "text/html"),
+            "/cockpit/login": _unauthorized('Basic realm="cockpit"'),
+        },
+        methods=("GET", "HEAD"),
+    )
+
+
+def _unauthorized(challenge: str) -> Handler:
+    def handle(request: Request) -> Reply:
+        return Reply(
+            401, b"Authentication required\n", "text/plain", (("WWW-Authenticate", challenge),)
+        )
+
+    return handle
+
+
+#: Every site by name. DSM positives: dsm43, dsm62, dsm72; management interfaces of the catalog:
+#: qnap, proxmox, jupyter_open, cockpit. Everything but DSM is negative corpus for DSM.
 SITES: Mapping[str, Site] = {
     site.name: site
     for site in (
@@ -610,5 +669,8 @@ SITES: Mapping[str, Site] = {
         _srm(),
         _echo_site(),
         _notfound(),
+        _proxmox(),
+        _jupyter_open(),
+        _cockpit(),
     )
 }

@@ -2,9 +2,12 @@
 
 For each open port the probe speaks TLS and plain HTTP at once (two connections) and keeps
 what answered, preferring TLS. It then reads ``/`` and, when that page shows a DSM marker, the
-read-only DSM version endpoints. Every request is a GET to a fixed path; nothing logs in or
-changes state. Redirects are followed only within the same scheme, address and port; any
-other redirect is recorded, never followed.
+read-only DSM version endpoints; on any other page it asks the management catalog
+(:mod:`exposure_audit.mgmt`) what the page looks like and reads ``/favicon.ico``, the few
+catalog paths worth a look and, for a console that can be left open, the one path that shows
+whether it acts without a login (see :data:`_CONTROL_CHECKS`). Every request is a GET to a
+fixed path; nothing logs in or changes state. Redirects are followed only within the same
+scheme, address and port; any other redirect is recorded, never followed.
 
 A hostile server cannot hang the probe or exhaust memory (``docs/hostile.md``): each request
 ends within twice its timeout (a slow drip is cut there, keeping what it sent); a body is read
@@ -42,7 +45,25 @@ from ..dsm import (
     is_synology_default_certificate,
     markers_in,
 )
-from ..observations import HttpObservation, ProbeAttempt, ProbeStatus, Redirect, TlsCertificate
+from ..mgmt import (
+    Identification,
+    ManagementMatch,
+    PathAnswer,
+    WebSighting,
+    favicon_hash,
+    identify,
+    load_catalog,
+    paths_worth_fetching,
+)
+from ..observations import (
+    HttpObservation,
+    ManagementHint,
+    ManagementObservation,
+    ProbeAttempt,
+    ProbeStatus,
+    Redirect,
+    TlsCertificate,
+)
 
 __all__ = [
     "HttpProbeSettings",
@@ -196,11 +217,16 @@ async def fingerprint_port(
 
 @dataclass(frozen=True)
 class _Fetched:
+    """One answer: ``header_items`` every header in the order received (names as sent, values
+    cut), ``raw`` the body bytes when they were asked for (``get(raw=True)``), else empty."""
+
     scheme: str
     url: str
     response: HttpResponse
     location: str | None
     certificate: TlsCertificate | None
+    header_items: tuple[tuple[str, str], ...] = ()
+    raw: bytes = b""
 
 
 class _Session:
@@ -291,13 +317,22 @@ class _Session:
                 await _drop(task)
         return tls.result(), plain.result()
 
-    async def get(self, scheme: str, path: str, *, identify: bool = False) -> _Fetched | _Failed:
+    async def get(
+        self,
+        scheme: str,
+        path: str,
+        *,
+        identify: bool = False,
+        cap: int | None = None,
+        raw: bool = False,
+    ) -> _Fetched | _Failed:
         """GET one path; return what came back, or why nothing did.
 
         The status line and headers must arrive within twice the timeout; the body is read
-        until the same deadline, the cap or the memory budget, whichever comes first, and what
-        was read by then is kept (a server that lies about Content-Length, drips its body or
-        sends a broken gzip stream still shows its status, headers and page so far).
+        until the same deadline, the cap (``cap``, else ``max_body_bytes``) or the memory
+        budget, whichever comes first, and what was read by then is kept (a server that lies
+        about Content-Length, drips its body or sends a broken gzip stream still shows its
+        status, headers and page so far). ``raw`` keeps the body as bytes (a favicon).
         """
         timeout = self.settings.identify_timeout if identify else self.settings.request_timeout
         headers = {"Host": f"{self.hostname}:{self.port}"} if self.hostname else {}
@@ -325,24 +360,39 @@ class _Session:
             if granted < header_cost:
                 self.cut = _BUDGET_SPENT
                 return _Failed(f"{_BUDGET_SPENT}; response dropped")
-            body = await self._read(response, deadline)
+            limit = (
+                self.settings.max_body_bytes
+                if cap is None
+                else min(cap, self.settings.max_body_bytes)
+            )
+            data = await self._read_raw(response, deadline, limit) if raw else b""
+            body = "" if raw else await self._read(response, deadline, limit)
             certificate = _peer_certificate(response) if scheme == "https" else None
             parsed = HttpResponse(
                 path=path, status=response.status_code, headers=_kept_headers(response), body=body
             )
             location = response.extensions.get(_LOCATION)
+            items = _header_items(response)
         finally:
             self.budget.give_back(granted)
             with contextlib.suppress(httpx.HTTPError, OSError, TimeoutError):
                 async with asyncio.timeout(timeout):
                     await response.aclose()
-        return _Fetched(scheme, url, parsed, location, certificate)
+        return _Fetched(scheme, url, parsed, location, certificate, items, data)
 
-    async def _read(self, response: httpx.Response, deadline: float) -> str:
+    async def _read_raw(self, response: httpx.Response, deadline: float, cap: int) -> bytes:
+        """The body as bytes, held against the budget at one unit a byte."""
+        read = await _read_body(response, cap, deadline=deadline, budget=self.budget)
+        kept = min(read.held, len(read.data))
+        self.budget.give_back(read.held - kept)
+        self.held += kept
+        if read.cut and read.cut != _CAP_REACHED and self.cut is None:
+            self.cut = read.cut
+        return read.data
+
+    async def _read(self, response: httpx.Response, deadline: float, cap: int) -> str:
         """The body as text, held against the budget (4 units a byte: the widest string)."""
-        read = await _read_body(
-            response, self.settings.max_body_bytes, deadline=deadline, budget=self.budget
-        )
+        read = await _read_body(response, cap, deadline=deadline, budget=self.budget)
         self.held += read.held
         if read.cut and read.cut != _CAP_REACHED and self.cut is None:
             self.cut = read.cut
@@ -355,7 +405,8 @@ class _Session:
 
     async def observe(self, first: _Fetched) -> HttpObservation:
         pages, redirects = await self._follow(first)
-        landing = pages[-1].response
+        landed = pages[-1]
+        landing = landed.response
         responses = [p.response for p in pages]
         if not any(markers_in(r) for r in responses) and _LEGACY_LOGIN not in _paths(pages):
             # DSM 4.x may answer "/" with a script redirect that carries no marker; its login
@@ -369,15 +420,99 @@ class _Session:
                 *(self.get(first.scheme, p) for p in DSM_PROBE_PATHS if p not in _paths(pages))
             )
             responses += [f.response for f in extra if isinstance(f, _Fetched)]
+        dsm = fingerprint(responses)
+        srm = any(is_srm(r) for r in responses)
+        management: ManagementObservation | None = None
+        hints: tuple[ManagementHint, ...] = ()
+        if dsm is None and not srm:
+            # A DSM or SRM page has its own detection and rules: never reported twice.
+            management, hints = await self._management(first, landed)
         return HttpObservation(
             scheme=first.scheme,
             status_code=first.response.status,
             server=first.response.headers.get("server"),
             title=_title(landing.body[:_TITLE_SCAN].encode("utf-8", "replace")),
             redirects=tuple(redirects),
-            dsm=fingerprint(responses),
-            srm=any(is_srm(r) for r in responses),
+            dsm=dsm,
+            srm=srm,
+            management=management,
+            management_hints=hints,
         )
+
+    async def _management(
+        self, first: _Fetched, landing: _Fetched
+    ) -> tuple[ManagementObservation | None, tuple[ManagementHint, ...]]:
+        """Ask the catalog what the landing page is, then fetch what can confirm it.
+
+        After "/" alone: the candidates (identified or possible products). Then, read-only and
+        at once: ``/favicon.ico`` and the catalog's paths for this port and those candidates,
+        at most :data:`_MAX_EXTRA_PATHS`, bodies capped at :data:`_EXTRA_BODY_BYTES`, each
+        within the request timeout; and identify again with their answers. A page nothing
+        hints at and a port no product uses by default costs no extra request: a favicon
+        alone could only ever make a "possible".
+        """
+        sighting = _sighting(self.port, first, landing)
+        before = identify(sighting)
+        candidates = [m.product_id for m in before.matches] + [
+            p.product_id for p in before.possible
+        ]
+        # The candidates' own paths first, then the port's default products': the cap must
+        # not cut the path that would confirm what "/" already hinted at.
+        wanted = (*paths_worth_fetching(0, candidates), *paths_worth_fetching(self.port))
+        paths = [p for p in dict.fromkeys(wanted) if p != landing.response.path]
+        paths = paths[:_MAX_EXTRA_PATHS]
+        if not candidates and not paths:
+            return None, ()
+        icon, *answers = await asyncio.gather(
+            self.get(first.scheme, "/favicon.ico", cap=_FAVICON_BYTES, raw=True),
+            *(self.get(first.scheme, p, cap=_EXTRA_BODY_BYTES) for p in paths),
+        )
+        extra = {
+            path: PathAnswer(a.response.status, a.header_items, a.response.body)
+            for path, a in zip(paths, answers, strict=True)
+            if isinstance(a, _Fetched)
+        }
+        favicon = (
+            favicon_hash(icon.raw)
+            if isinstance(icon, _Fetched) and icon.response.status == 200 and icon.raw
+            else None
+        )
+        after = _with_reference_products_dropped(
+            identify(_replace_extras(sighting, extra, favicon))
+        )
+        best = after.matches[0] if after.matches else None
+        hints = tuple(ManagementHint(p.product_id, p.name, p.marker) for p in after.possible)
+        if best is None:
+            return None, hints
+        evidence = await self._acts_without_login(first.scheme, best, landing, extra)
+        return _management_observation(best, evidence), hints
+
+    async def _acts_without_login(
+        self,
+        scheme: str,
+        match: ManagementMatch,
+        landing: _Fetched,
+        extra: dict[str, PathAnswer],
+    ) -> str | None:
+        """The evidence that ``match`` acts without a login, from one read-only GET (or an
+        answer already in hand); None when not seen."""
+        check = _CONTROL_CHECKS.get(match.product_id)
+        if check is None or not match.unauthenticated_control:
+            return None
+        if check.path == "/":
+            answer: PathAnswer | None = PathAnswer(
+                landing.response.status, landing.header_items, landing.response.body
+            )
+        else:
+            answer = extra.get(check.path)
+            if answer is None:
+                fetched = await self.get(scheme, check.path, cap=_EXTRA_BODY_BYTES)
+                answer = (
+                    PathAnswer(fetched.response.status, (), fetched.response.body)
+                    if isinstance(fetched, _Fetched)
+                    else None
+                )
+        return check.evidence if answer is not None and check.shown_by(answer) else None
 
     async def _follow(self, first: _Fetched) -> tuple[list[_Fetched], list[Redirect]]:
         """Follow redirects that stay on this scheme, address and port; record the rest (and
@@ -417,6 +552,162 @@ class _Session:
         if self.port in (80, 443):
             names.add(self.authority.rsplit(":", 1)[0].lower())
         return names
+
+
+# --- management interfaces ----------------------------------------------------------------
+
+# Extra catalog paths fetched per port at most (port 443 is a default port of a dozen
+# products), and what is read of each: their markers are short documents (an XML status, a
+# JSON version, a login page's head).
+_MAX_EXTRA_PATHS = 8
+_EXTRA_BODY_BYTES = 64 * 1024
+# Favicons are a few KiB; Shodan hashes the whole file, so a bigger one simply never matches.
+_FAVICON_BYTES = 100 * 1024
+# Header values and cookie names kept for the management catalog (it cuts to 512 anyway).
+_MAX_VALUE = 512
+
+
+@dataclass(frozen=True)
+class _ControlCheck:
+    """How to see that a console acts without a login: the answer to a read-only GET of
+    ``path`` has ``status`` and (when set) contains ``contains``. Facts: docs/rules.md, MGMT
+    "unauthenticated consoles"."""
+
+    path: str
+    status: int
+    contains: str | None
+    evidence: str
+
+    def shown_by(self, answer: PathAnswer) -> bool:
+        if answer.status != self.status:
+            return False
+        return self.contains is None or self.contains in answer.body[:_EXTRA_BODY_BYTES]
+
+
+# Only GETs that read: a list, a status page, an "is there an administrator yet" check.
+_CONTROL_CHECKS: dict[str, _ControlCheck] = {
+    # Jupyter Server's REST API: /api/kernels lists the running kernels (a JSON array) and
+    # answers 403 when a token or password is required.
+    "jupyter": _ControlCheck(
+        "/api/kernels",
+        200,
+        "[",
+        "GET /api/kernels answered 200 without a token: any visitor can start a kernel and run "
+        "code",
+    ),
+    # Supervisor's [inet_http_server] with a username answers 401 to every page; its status
+    # page carries the start/stop/restart buttons.
+    "supervisor": _ControlCheck(
+        "/",
+        200,
+        "Supervisor Status",
+        "the status page with its start, stop and restart controls answered 200 without "
+        "credentials",
+    ),
+    # Transmission answers 409 (with X-Transmission-Session-Id) instead of 401 when
+    # rpc-authentication-required is off.
+    "transmission": _ControlCheck(
+        "/transmission/rpc",
+        409,
+        None,
+        "/transmission/rpc answered 409 with a session id instead of 401: no RPC password",
+    ),
+    # Portainer's GET /api/users/admin/check answers 204 once an administrator exists and 404
+    # before: the first visitor of the setup page becomes the administrator.
+    "portainer": _ControlCheck(
+        "/api/users/admin/check",
+        404,
+        None,
+        "GET /api/users/admin/check answered 404: no administrator yet, the first visitor "
+        "creates one and drives the Docker host",
+    ),
+    # Home Assistant's onboarding view is public until the owner account exists.
+    "home-assistant": _ControlCheck(
+        "/api/onboarding",
+        200,
+        '"done":false',
+        "GET /api/onboarding shows onboarding not done: the first visitor creates the owner "
+        "account",
+    ),
+}
+
+
+def _sighting(port: int, first: _Fetched, landing: _Fetched) -> WebSighting:
+    """What the catalog matcher reads: the landing page after same-endpoint redirects (its
+    status, headers in order, cookie names from every Set-Cookie seen on the way, body) and
+    the certificate of the first answer."""
+    cookies: list[str] = []
+    for page in (first, landing):
+        cookies += _cookie_names(page.header_items)
+    certificate = first.certificate
+    return WebSighting(
+        port=port,
+        scheme=first.scheme,
+        status=landing.response.status,
+        headers=landing.header_items,
+        cookie_names=tuple(dict.fromkeys(cookies)),
+        body=landing.response.body,
+        cert_subject=certificate.subject if certificate else None,
+        cert_issuer=certificate.issuer if certificate else None,
+    )
+
+
+def _replace_extras(
+    sighting: WebSighting, paths: dict[str, PathAnswer], favicon: int | None
+) -> WebSighting:
+    return WebSighting(
+        port=sighting.port,
+        scheme=sighting.scheme,
+        status=sighting.status,
+        headers=sighting.headers,
+        cookie_names=sighting.cookie_names,
+        title=sighting.title,
+        body=sighting.body,
+        cert_subject=sighting.cert_subject,
+        cert_issuer=sighting.cert_issuer,
+        favicon_mmh3=favicon,
+        paths=paths,
+    )
+
+
+def _with_reference_products_dropped(found: Identification) -> Identification:
+    """DSM and SRM (``reference_only``) have their own detection and rules: a catalog match or
+    hint for them is left out, so a port is never reported twice."""
+    reference = {p.id for p in load_catalog() if p.reference_only}
+    return Identification(
+        tuple(m for m in found.matches if not m.reference_only),
+        tuple(p for p in found.possible if p.product_id not in reference),
+    )
+
+
+def _management_observation(match: ManagementMatch, evidence: str | None) -> ManagementObservation:
+    return ManagementObservation(
+        product=match.product_id,
+        name=match.name,
+        vendor=match.vendor,
+        category=match.category,
+        markers=match.markers,
+        version=match.version,
+        unauthenticated=evidence,
+    )
+
+
+def _header_items(response: httpx.Response) -> tuple[tuple[str, str], ...]:
+    """Every header in the order received, names as sent (at most ``_MAX_HEADERS``, values
+    cut to ``_MAX_VALUE``)."""
+    return tuple(
+        (name.decode("latin-1")[:64], value.decode("latin-1")[:_MAX_VALUE])
+        for name, value in response.headers.raw[:_MAX_HEADERS]
+    )
+
+
+def _cookie_names(items: tuple[tuple[str, str], ...]) -> list[str]:
+    """The cookie names of the Set-Cookie headers among ``items``."""
+    return [
+        value.split("=", 1)[0].strip()[:128]
+        for name, value in items
+        if name.lower() == "set-cookie" and "=" in value
+    ]
 
 
 def _conclusive_plain(result: _Fetched | _Failed) -> bool:

@@ -28,6 +28,8 @@ __all__ = [
     "diff_runs",
     "dsm_summary",
     "endpoint",
+    "hint_text",
+    "management_text",
     "name_remarks",
     "product_or_title",
     "product_text",
@@ -99,12 +101,32 @@ def product_text(product: str, version: str) -> str:
 
 
 def product_or_title(service: ServiceObservation) -> str:
-    """The product and version, or else the web page's title (``title: Welcome``)."""
-    product = product_text(service.product, service.version)
+    """The identified management interface (:func:`management_text`), else the product and
+    version, else the web page's title (``title: Welcome``); any "possibly" hint
+    (:func:`hint_text`) comes before it."""
     http = service.http
-    if http is not None and http.title and not product:
-        return f"title: {http.title}"
-    return product
+    management = service.management
+    if management is not None:
+        shown = management_text(management.category, management.version)
+    else:
+        shown = product_text(service.product, service.version)
+        if http is not None and http.title and not shown:
+            shown = f"title: {http.title}"
+    hints = [hint_text(h.name, h.marker) for h in http.management_hints] if http else []
+    # The hint first: a narrow column cuts the end, and the title is the page's own text.
+    return "; ".join(p for p in (*hints, shown) if p)
+
+
+def management_text(category: str, version: str | None) -> str:
+    """What an identified management interface is, beside its name (which ``identified as``
+    shows): ``nas management interface 5.1.4`` (the version only when the box disclosed it)."""
+    return f"{category} management interface{f' {version}' if version else ''}"
+
+
+def hint_text(name: str, marker: str) -> str:
+    """A single-marker possibility, worded as a note: ``possibly QNAP QTS / QuTS hero (title
+    only)``; never an identification."""
+    return f"possibly {name} ({marker} only)"
 
 
 def dsm_summary(dsm: DsmFingerprint | None) -> str:

@@ -49,6 +49,8 @@ from ._view import (
     diff_entries,
     diff_runs,
     endpoint,
+    hint_text,
+    management_text,
     name_remarks,
     product_text,
     reachability_changes,
@@ -250,6 +252,13 @@ def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str,
     if service["forwarding"]:
         detail("forwarded", service["forwarding"], verbatim=False)
     product = product_text(service["product"], service["version"])
+    management = service.get("management")
+    if management is not None:
+        product = management_text(management["category"], management["version"])
+        if management["unauthenticated"]:
+            detail("acts without a login", management["unauthenticated"], verbatim=False)
+    for hint in service.get("management_hints", []):
+        detail("possibly", hint_text(hint["name"], hint["marker"]), verbatim=False)
     return {
         "port": f"{service['port']}/{service['protocol']}",
         "state": service["state"],

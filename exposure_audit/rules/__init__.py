@@ -34,7 +34,7 @@ from itertools import pairwise
 
 from ..findings import Finding, Rule, finding_id
 from ..observations import HostObservation
-from . import dsm, services, tls, upnp, vantage
+from . import dsm, mgmt, services, tls, upnp, vantage
 from ._base import Registered
 from .upnp import describe_mapping
 
@@ -55,6 +55,7 @@ def _in_id_order(entries: Iterable[Registered]) -> tuple[Registered, ...]:
 _REGISTRY: tuple[Registered, ...] = _in_id_order(
     (
         *dsm.REGISTERED,
+        *mgmt.REGISTERED,
         *services.REGISTERED,
         *tls.REGISTERED,
         *upnp.REGISTERED,

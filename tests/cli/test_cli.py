@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from exposure_audit.lab import Lab, demo_lab
+from exposure_audit.lab.catalog import demo_ports
 
 from .runner import run_cli
 
@@ -47,12 +48,20 @@ def json_report(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> dict[str,
         str(out),
         "--host-timeout",
         "30",
+        # The demo's catalog consoles listen on 8006, 8888 and 9090, outside the default set.
+        "--ports",
+        _demo_ports(lab),
     )
     # Findings at or above the default --fail-on high: exit 1.
     assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     doc: dict[str, object] = json.loads(out.read_text())
     return doc
+
+
+def _demo_ports(lab: Lab) -> str:
+    ports = demo_ports(lab)
+    return ",".join([*map(str, ports.tcp), *(f"U:{p}" for p in ports.udp)])
 
 
 def _hosts(doc: dict[str, object]) -> dict[str, dict[str, object]]:
@@ -271,3 +280,31 @@ def test_every_report_format_is_offered_by_scan(lab: Lab, fmt: str) -> None:
     assert "SVC001" in result.stdout
     if fmt == "sarif":
         assert json.loads(result.stdout)["version"] == "2.1.0"
+
+
+def test_the_demo_management_consoles_are_found_with_their_category_and_rule(
+    lab: Lab, json_report: dict[str, object]
+) -> None:
+    hosts = _hosts(json_report)
+    expected = {
+        "qnap": (8080, "qnap-qts", "nas", "MGMT001", "critical"),
+        "proxmox": (8006, "proxmox-ve", "hypervisor", "MGMT002", "high"),
+        "jupyter": (8888, "jupyter", "notebook", "MGMT001", "critical"),
+        "cockpit": (9090, "cockpit", "server-console", "MGMT002", "high"),
+    }
+    for name, (port, product, category, rule, severity) in expected.items():
+        host = hosts[lab.host(name).address]
+        (service,) = [s for s in host["services"] if s["port"] == port]
+        assert (service["management"]["product"], service["management"]["category"]) == (
+            product,
+            category,
+        ), name
+        assert [(f["rule"], f["port"], f["severity"]) for f in host["findings"]] == [
+            (rule, port, severity)
+        ], name
+    jupyter = hosts[lab.host("jupyter").address]
+    assert "api/kernels" in jupyter["findings"][0]["severity_reason"]
+    # DSM ports keep DSM's rules and are not reported a second time as management consoles.
+    syno = hosts[lab.host("syno43").address]
+    assert all(s["management"] is None for s in syno["services"])
+    assert not [f for f in syno["findings"] if f["rule"].startswith("MGMT")]

@@ -25,6 +25,11 @@ def test_the_demo_prints_a_graded_report_of_the_lab() -> None:
     hung = next(h for h in doc["hosts"] if h["address"] == "127.77.0.80")
     assert [(f["rule"], f["port"]) for f in hung["findings"]] == [("UNK001", 5001)]
     assert hung["grade"] == "C"
+    # The catalog consoles: QNAP QTS over plain HTTP, Proxmox VE over TLS on 8006.
+    qnap = next(h for h in doc["hosts"] if h["address"] == "127.77.0.90")
+    assert [(f["rule"], f["port"]) for f in qnap["findings"]] == [("MGMT001", 8080)]
+    proxmox = next(h for h in doc["hosts"] if h["address"] == "127.77.0.91")
+    assert [(f["rule"], f["port"]) for f in proxmox["findings"]] == [("MGMT002", 8006)]
     # The lab is stopped afterwards: its ports are free again (TIME_WAIT aside).
     import socket
 

@@ -178,6 +178,10 @@ def test_demo_lab_has_the_specified_hosts_and_expectations() -> None:
         "legacy": ("127.77.0.60", (23, 139, 445), "F", None),
         "clean": ("127.77.0.70", (), "A", None),
         "hung": ("127.77.0.80", (5001,), "C", None),
+        "qnap": ("127.77.0.90", (8080,), "F", None),
+        "proxmox": ("127.77.0.91", (8006,), "D", None),
+        "jupyter": ("127.77.0.92", (8888,), "F", None),
+        "cockpit": ("127.77.0.93", (9090,), "D", None),
     }
     got = {h.name: (h.address, h.ports, h.expect_grade, h.expect_dsm) for h in spec.hosts}
     assert got == expected

@@ -369,6 +369,7 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the built-in lab on loopback, audit it (no history), print, stop the lab."""
     from ...lab import demo_lab
+    from ...lab.catalog import demo_ports
 
     lab = demo_lab()
     try:
@@ -383,7 +384,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         plan = plan_targets([parse_item(t, "demo lab") for t in targets], allow_private=True)
         auditor = Auditor(
             plan,
-            AuditSettings(ports=default_ports(), host_timeout=30.0),
+            AuditSettings(ports=demo_ports(lab), host_timeout=30.0),
             scanner=NmapScanner(),
             resolver=make_resolver(lab.resolver),
             udp_possible=udp_scan_possible(),

@@ -1,0 +1,149 @@
+"""Management-interface rules (MGMT001, MGMT002): a catalog product's web console on the Internet.
+
+The HTTP probe leaves a :class:`~exposure_audit.observations.ManagementObservation` on a port
+where two independent catalog markers matched (:mod:`exposure_audit.mgmt`). MGMT001 fires for
+such a console served over plain HTTP (critical), MGMT002 over HTTPS (high); either is critical
+whatever the scheme when the probe saw the console act without a login (its evidence is in the
+finding). MGMT003 is kept for known-exploited versions (another rule module).
+
+Not here: DSM and SRM (the catalog's ``reference_only`` products never reach the observation;
+DSM001-DSM005 and SVC002 judge them), and single-marker "looks like" hints, which are notes in
+the report and never a finding or a grade change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+
+from ..findings import Rule, Severity
+from ..observations import HostObservation, ManagementObservation, ServiceObservation
+from ._base import Match, Registered
+
+__all__ = ["REGISTERED", "product_advice"]
+
+_SYNOLOCKER_REF = "https://www.synology.com/zh-tw/security/advisory/SynoLocker"
+_OFF_INTERNET = (
+    "Take the management interface off the Internet: remove the router's port forward (and any "
+    "UPnP mapping) that exposes it, bind it to the LAN, and reach it through a VPN instead. "
+    "Keep it patched: every pre-authentication bug it ever has is reachable while it is exposed. "
+    "The finding's evidence names the product and what to change on it."
+)
+
+# What to change on the product itself, beyond "off the Internet, through a VPN". Written from
+# the vendors' own settings (docs/reference/management.md names the products and sources).
+_ADVICE: dict[str, str] = {
+    "qnap-qts": "QTS: turn off myQNAPcloud's auto router configuration (UPnP) and keep QTS "
+    "updated (Control Panel > Firmware Update)",
+    "asustor-adm": "ADM: turn off EZ-Router / UPnP port forwarding and keep ADM updated",
+    "terramaster-tos": "TOS: turn off UPnP port forwarding and keep TOS updated",
+    "wd-mycloud": "My Cloud: turn off cloud/remote access port forwarding and keep the firmware "
+    "updated (older models get no more updates: keep them off the Internet)",
+    "vmware-esxi": "ESXi: never forward 443/902 to the host; restrict the management network",
+    "vmware-vcenter": "vCenter: never forward it; restrict access to the management network",
+    "proxmox-ve": "Proxmox VE: restrict 8006 with the datacenter firewall to the admin network",
+    "dell-idrac": "iDRAC: put the BMC on a dedicated management network",
+    "hpe-ilo": "iLO: put the BMC on a dedicated management network",
+    "supermicro-bmc": "the BMC: put it on a dedicated management network",
+    "cockpit": "Cockpit: bind cockpit.socket to the LAN address (ListenStream) or stop it",
+    "webmin": "Webmin: restrict allowed IPs (Webmin Configuration > IP Access Control)",
+    "portainer": "Portainer: create the administrator account at once, or stop the container",
+    "jupyter": "Jupyter: never run with an empty token and password; set a password "
+    "(jupyter server password) and listen on 127.0.0.1",
+    "home-assistant": "Home Assistant: finish onboarding (create the owner account) at once",
+    "syncthing": "Syncthing: set a GUI user and password (Actions > Settings > GUI) and "
+    "listen on 127.0.0.1:8384",
+    "transmission": "Transmission: set rpc-authentication-required true with a user and "
+    "password, and an rpc-whitelist",
+    "cups": "CUPS: listen on localhost only (Listen localhost:631 in cupsd.conf)",
+    "supervisor": "Supervisor: set username and password in [inet_http_server] and bind it "
+    "to 127.0.0.1, or use [unix_http_server] only",
+    "rabbitmq-management": "RabbitMQ: bind the management listener to the LAN "
+    "(management.tcp.ip) and remove the guest user",
+    "netdata": "Netdata: bind the web server to localhost ([web] bind to) or use a VPN",
+}
+
+
+def product_advice(product: str) -> str:
+    """What to change on ``product`` (a catalog id) itself; "" when the catalog has nothing
+    product-specific beyond taking it off the Internet."""
+    return _ADVICE.get(product, "")
+
+
+def _consoles(host: HostObservation) -> Iterator[tuple[ServiceObservation, ManagementObservation]]:
+    for service in host.open_services():
+        if service.management is not None:
+            yield service, service.management
+
+
+def _describe(management: ManagementObservation) -> str:
+    """``QNAP QTS / QuTS hero 5.1.4 (nas)``: name, version when disclosed, category."""
+    version = f" {management.version}" if management.version else ""
+    return f"{management.name}{version} ({management.category})"
+
+
+def _consoles_over(host: HostObservation, scheme: str, transport: str) -> Iterator[Match]:
+    """A match per identified console served over ``scheme``; critical when it was seen to act
+    without a login."""
+    for service, management in _consoles(host):
+        if service.http is None or service.http.scheme != scheme:
+            continue
+        advice = product_advice(management.product)
+        evidence = (
+            f"{_describe(management)} reachable over {transport} on {service.port}/tcp "
+            f"(markers: {', '.join(management.markers)})" + (f"; {advice}" if advice else "")
+        )
+        if management.unauthenticated:
+            yield Match(
+                service,
+                f"{evidence}; acts without a login: {management.unauthenticated}",
+                Severity.CRITICAL,
+                f"acts without a login: {management.unauthenticated}",
+            )
+        else:
+            yield Match(service, evidence)
+
+
+def _check_plain(host: HostObservation, now: datetime) -> Iterator[Match]:
+    return _consoles_over(host, "http", "plain HTTP")
+
+
+def _check_tls(host: HostObservation, now: datetime) -> Iterator[Match]:
+    return _consoles_over(host, "https", "HTTPS")
+
+
+_RATIONALE = (
+    "A web management interface (NAS, hypervisor, BMC, router, server or container console, "
+    "notebook, download or sync client) answers from the Internet. SynoLocker (2014) ransomed "
+    "Synology boxes through exactly this; QNAP (Qlocker, DeadBolt), ASUSTOR and ESXi boxes "
+    "were ransomed the same way later. Exposed, the console meets every pre-authentication "
+    "bug it will ever have, and password guessing. A console that acts without a login "
+    "(Jupyter without a token, Supervisor, Transmission without a password, Portainer before "
+    "its first account) is handed to the first visitor: critical whatever the scheme."
+)
+
+REGISTERED: tuple[Registered, ...] = (
+    Registered(
+        Rule(
+            "MGMT001",
+            "Management interface reachable over plain HTTP",
+            Severity.CRITICAL,
+            _RATIONALE + " Over plain HTTP its passwords and sessions also cross the Internet "
+            "in clear text.",
+            _OFF_INTERNET,
+            (_SYNOLOCKER_REF,),
+        ),
+        _check_plain,
+    ),
+    Registered(
+        Rule(
+            "MGMT002",
+            "Management interface reachable over HTTPS",
+            Severity.HIGH,
+            _RATIONALE + " TLS protects the password in transit, not the interface.",
+            _OFF_INTERNET,
+            (_SYNOLOCKER_REF,),
+        ),
+        _check_tls,
+    ),
+)
