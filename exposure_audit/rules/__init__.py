@@ -34,7 +34,7 @@ from itertools import pairwise
 
 from ..findings import Finding, Rule, finding_id
 from ..observations import HostObservation
-from . import dsm, mgmt, services, tls, upnp, vantage
+from . import banners, dsm, mgmt, services, tls, upnp, vantage
 from ._base import Registered
 from .upnp import describe_mapping
 
@@ -54,6 +54,7 @@ def _in_id_order(entries: Iterable[Registered]) -> tuple[Registered, ...]:
 # not depend on where a rule lives (services holds UNK001 and UNK002, which sort after TLS001).
 _REGISTRY: tuple[Registered, ...] = _in_id_order(
     (
+        *banners.REGISTERED,
         *dsm.REGISTERED,
         *mgmt.REGISTERED,
         *services.REGISTERED,
