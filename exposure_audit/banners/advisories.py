@@ -1,12 +1,16 @@
-"""Judging a :class:`~.sighting.Sighting` against the banner advisories.
+"""Judging a :class:`~.sighting.Sighting` (or a version a product's own page disclosed) against the
+sourced advisories.
 
-The advisories live in ``exposure_audit/data/banner_advisories.json`` (each with its sources,
-docs/reference/banners.md); this module only compares. A verdict is :attr:`Status.AFFECTED`
-only when an exact upstream version lies in an affected range and nothing hides the build's
-fixes; it is :attr:`Status.POSSIBLY` when the version is a guess, a range, not visible, a
-vendor build, a distribution release the advisory gives no fixed package for, or when the flaw
-is not decided by the version at all (``certain_from_version`` false). A version outside every
-range, or a distribution package at or above the release's fixed one, gives no verdict.
+The advisories live in ``exposure_audit/data/banner_advisories.json`` (service banners; each
+with its sources, docs/reference/banners.md) and, in the same format, in
+``exposure_audit/data/catalog_advisories.json`` (the management catalog's products,
+docs/reference/management.md section 6); this module only compares. A banner verdict is
+:attr:`Status.AFFECTED` only when an exact upstream version lies in an affected range and
+nothing hides the build's fixes; it is :attr:`Status.POSSIBLY` when the version is a guess, a
+range, not visible, a vendor build, a distribution release the advisory gives no fixed package
+for, or when the flaw is not decided by the version at all (``certain_from_version`` false). A
+version outside every range, or a distribution package at or above the release's fixed one,
+gives no verdict.
 """
 
 from __future__ import annotations
@@ -19,9 +23,21 @@ from ..datafile import JsonObject
 from ._data import SHAPE
 from .dpkg import DebianVersion, parse_version
 from .products import FILE, products
-from .sighting import Certainty, Sighting
+from .sighting import Certainty, Sighting, comparable_version
 
-__all__ = ["Advisory", "BannerVerdict", "Status", "advisories", "assess", "in_range"]
+__all__ = [
+    "CATALOG_FILE",
+    "Advisory",
+    "BannerVerdict",
+    "Status",
+    "advisories",
+    "assess",
+    "catalog_advisories",
+    "in_range",
+    "judge_disclosed",
+]
+
+CATALOG_FILE = "catalog_advisories.json"
 
 
 class Status(StrEnum):
@@ -79,27 +95,39 @@ class BannerVerdict:
 
 @cache
 def advisories() -> tuple[Advisory, ...]:
-    """Every advisory of the data file, in file order; ``DataError`` on a malformed entry."""
-    data = SHAPE.load(FILE)
-    known_products = {p.key for p in products()}
+    """Every banner advisory, in file order; ``DataError`` on a malformed entry or one naming a
+    product the file's ``products[]`` does not list."""
+    return _load(FILE, frozenset(p.key for p in products()))
+
+
+@cache
+def catalog_advisories() -> tuple[Advisory, ...]:
+    """Every advisory of ``catalog_advisories.json``, in file order. Their ``product`` is a
+    management catalog id; this package may not import the catalog, so the data tests check
+    the ids against it."""
+    return _load(CATALOG_FILE, None)
+
+
+def _load(file: str, known_products: frozenset[str] | None) -> tuple[Advisory, ...]:
+    data = SHAPE.load(file)
     known_sources = {
-        SHAPE.get_str(s, "id", FILE) for s in SHAPE.get_object_list(data, "sources", FILE)
+        SHAPE.get_str(s, "id", file) for s in SHAPE.get_object_list(data, "sources", file)
     }
     result = []
-    for index, row in enumerate(SHAPE.get_object_list(data, "advisories", FILE)):
-        advisory = _advisory(row, f"{FILE}: advisories[{index}]")
-        if advisory.product not in known_products:
-            raise SHAPE.error(f"{FILE} {advisory.cve}: unknown product {advisory.product!r}")
+    for index, row in enumerate(SHAPE.get_object_list(data, "advisories", file)):
+        advisory = _advisory(row, file, f"{file}: advisories[{index}]")
+        if known_products is not None and advisory.product not in known_products:
+            raise SHAPE.error(f"{file} {advisory.cve}: unknown product {advisory.product!r}")
         unknown = set(advisory.sources) - known_sources
         if unknown:
-            raise SHAPE.error(f"{FILE} {advisory.cve}: unknown sources {sorted(unknown)}")
+            raise SHAPE.error(f"{file} {advisory.cve}: unknown sources {sorted(unknown)}")
         result.append(advisory)
     return tuple(result)
 
 
-def _advisory(row: JsonObject, where: str) -> Advisory:
+def _advisory(row: JsonObject, file: str, where: str) -> Advisory:
     cve = SHAPE.get_str(row, "cve", where)
-    where = f"{FILE} {cve}"
+    where = f"{file} {cve}"
     ranges = tuple(
         VersionRange(
             SHAPE.get_str_or_none(item, "from", where), SHAPE.get_str_or_none(item, "before", where)
@@ -227,6 +255,55 @@ def _judge_package(
             f"{label} package {package} is older than {fix.release}'s fixed {fix.fixed}"
         )
     return None
+
+
+def judge_disclosed(advisory: Advisory, version: str | None) -> tuple[Status, str] | None:
+    """(status, reason) for a version the product disclosed itself (a web console's page), or
+    None when the version lies outside every affected range.
+
+    :attr:`Status.AFFECTED` only when the version is comparable, at least as precise as the
+    range bounds it meets, inside a range, decides the flaw, and a fixed release is known;
+    :attr:`Status.POSSIBLY` otherwise: no version disclosed, a version too coarse to place
+    (``4.5.2`` against a bound ``4.5.2.1566``), no verified fix, or a flaw the version does not
+    decide.
+    """
+    if version is None:
+        return Status.POSSIBLY, (
+            f"the version is not disclosed, so {advisory.cve} cannot be ruled out; "
+            f"{_fix_clause(advisory)}"
+        )
+    upstream = comparable_version(version)
+    if upstream is None:
+        return Status.POSSIBLY, f"version {version[:60]!r} could not be compared"
+    if _coarser_than_a_bound(advisory, upstream):
+        return Status.POSSIBLY, (
+            f"{version} stops where a range bound goes on (it may be a shortened "
+            f"version); {_fix_clause(advisory)}"
+        )
+    if not in_range(advisory, upstream):
+        return None
+    if not advisory.fixed:
+        return Status.POSSIBLY, f"{version} is in the affected range; {_fix_clause(advisory)}"
+    if not advisory.certain_from_version:
+        return Status.POSSIBLY, (
+            f"{version} is in the affected range, but the version alone does not decide it: "
+            f"{advisory.note or 'see the advisory'}"
+        )
+    return Status.AFFECTED, f"{version} is below the fix; {_fix_clause(advisory)}"
+
+
+def _coarser_than_a_bound(advisory: Advisory, upstream: str) -> bool:
+    """Whether a bound extends ``upstream`` with more components (``4.5.2`` and
+    ``4.5.2.1566``): a page may show a shortened version, which may lie on either side of
+    that bound, so it is only ever "possibly"."""
+    bounds = [b for r in advisory.affected for b in (r.start, r.end) if b is not None]
+    return any(b.startswith(f"{upstream}.") for b in bounds)
+
+
+def _fix_clause(advisory: Advisory) -> str:
+    if not advisory.fixed:
+        return "no fixed release was verified (see the advisory)"
+    return f"{_fixed(advisory)} fixes it"
 
 
 def _fixed(advisory: Advisory) -> str:

@@ -22,7 +22,14 @@ from enum import StrEnum
 
 from .products import Product, product_for
 
-__all__ = ["Certainty", "Sighting", "VersionSource", "sighting_from_banner", "sighting_from_nmap"]
+__all__ = [
+    "Certainty",
+    "Sighting",
+    "VersionSource",
+    "comparable_version",
+    "sighting_from_banner",
+    "sighting_from_nmap",
+]
 
 # Banners are attacker-controlled: nothing longer than this is parsed or kept.
 MAX_TEXT = 200
@@ -121,13 +128,21 @@ def sighting_from_banner(banner: str) -> Sighting | None:
     return _openssh(known, line, match.group("version"), VersionSource.RAW_BANNER, "")
 
 
-def _plain(product: Product, seen: str, version: str, source: VersionSource) -> Sighting:
-    if not _PLAIN.fullmatch(version):
-        return Sighting(product, seen, source, Certainty.NOT_VISIBLE)
+def comparable_version(text: str) -> str | None:
+    """``text`` as an upstream version dpkg ordering compares (``1.3.6rc1`` becomes
+    ``1.3.6~rc1``), or None when it is not a plain dotted version with an optional letter or
+    pre-release tail."""
+    if len(text) > MAX_TEXT or not _PLAIN.fullmatch(text):
+        return None
     # "1.3.6rc1" sorts before "1.3.6": dpkg ordering needs the "~" Debian writes there.
-    return Sighting(
-        product, seen, source, Certainty.EXACT, upstream=_PRERELEASE.sub(r"~\1", version)
-    )
+    return _PRERELEASE.sub(r"~\1", text)
+
+
+def _plain(product: Product, seen: str, version: str, source: VersionSource) -> Sighting:
+    upstream = comparable_version(version)
+    if upstream is None:
+        return Sighting(product, seen, source, Certainty.NOT_VISIBLE)
+    return Sighting(product, seen, source, Certainty.EXACT, upstream=upstream)
 
 
 def _openssh(

@@ -10,6 +10,9 @@ Where each rule lives (its id prefix names the topic; UNK rules sit with the ser
 
 - :mod:`.dsm`: DSM001-DSM005, the DSM management interface (HTTP, HTTPS, SynoLocker,
   advisories and end of life, version disclosed);
+- :mod:`.mgmt`: MGMT001 and MGMT002, a catalog management console over plain HTTP or HTTPS;
+- :mod:`.mgmt_exploited`: MGMT003, a console version with a known-exploited flaw;
+- :mod:`.banners`: VULN001, a service banner with a known-exploited flaw;
 - :mod:`.services`: SVC001 (cleartext and data-plane services), SVC002 (remote administration:
   SSH, SRM), UNK001 and UNK002 (open ports nothing identified);
 - :mod:`.tls`: TLS001, certificates;
@@ -34,7 +37,7 @@ from itertools import pairwise
 
 from ..findings import Finding, Rule, finding_id
 from ..observations import HostObservation
-from . import banners, dsm, mgmt, services, tls, upnp, vantage
+from . import banners, dsm, mgmt, mgmt_exploited, services, tls, upnp, vantage
 from ._base import Registered
 from .upnp import describe_mapping
 
@@ -57,6 +60,7 @@ _REGISTRY: tuple[Registered, ...] = _in_id_order(
         *banners.REGISTERED,
         *dsm.REGISTERED,
         *mgmt.REGISTERED,
+        *mgmt_exploited.REGISTERED,
         *services.REGISTERED,
         *tls.REGISTERED,
         *upnp.REGISTERED,

@@ -4,7 +4,7 @@ The HTTP probe leaves a :class:`~exposure_audit.observations.ManagementObservati
 where two independent catalog markers matched (:mod:`exposure_audit.mgmt`). MGMT001 fires for
 such a console served over plain HTTP (critical), MGMT002 over HTTPS (high); either is critical
 whatever the scheme when the probe saw the console act without a login (its evidence is in the
-finding). MGMT003 is kept for known-exploited versions (another rule module).
+finding). MGMT003, known-exploited versions, lives in :mod:`.mgmt_exploited`.
 
 Not here: DSM and SRM (the catalog's ``reference_only`` products never reach the observation;
 DSM001-DSM005 and SVC002 judge them), and single-marker "looks like" hints, which are notes in
