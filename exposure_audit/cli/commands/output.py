@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ...history.store import readable_by_others
 from ...report import Report
 from ...text import printable
 
@@ -20,6 +21,7 @@ __all__ = [
     "EXIT_USAGE",
     "emit",
     "say_nothing_audited",
+    "warn_if_store_shared",
     "write_atomically",
 ]
 
@@ -73,3 +75,12 @@ def say_nothing_audited(report: Report) -> bool:
     text = printable("nothing was audited" + (f": {reasons}" if reasons else ""), 4000)
     print(f"exposure-audit: {text}", file=sys.stderr)
     return True
+
+
+def warn_if_store_shared(path: Path | None) -> None:
+    """Say on stderr when the history store at ``path`` can be read by other users (the tool
+    creates it private; an older or copied store may not be). A warning, not an error: the run
+    goes on."""
+    warning = readable_by_others(path) if path is not None else None
+    if warning:
+        print(f"exposure-audit: warning: {printable(warning, 1000)}", file=sys.stderr)

@@ -49,7 +49,14 @@ from ...targets import (
 from ...text import printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
-from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .output import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_RUN,
+    emit,
+    say_nothing_audited,
+    warn_if_store_shared,
+)
 from .trend import trend_of
 from .upnp import read_inventory
 
@@ -202,6 +209,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     if args.dry_run:
         _print_dry_run(effective)
         return EXIT_OK
+    warn_if_store_shared(effective.history)
     auditor: AuditRun
     progress = progress_for(args)
     if effective.cluster is not None:
