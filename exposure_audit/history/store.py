@@ -38,6 +38,7 @@ import os
 import platform
 import random
 import sqlite3
+import stat
 import sys
 import threading
 import time
@@ -66,6 +67,7 @@ __all__ = [
     "RunSummary",
     "StoreError",
     "default_history_path",
+    "readable_by_others",
 ]
 
 _APPLICATION_ID = 0x45584155  # "EXAU": PRAGMA application_id of an exposure-audit history store
@@ -213,6 +215,51 @@ def default_history_path(
     return base / "exposure-audit" / "history.sqlite3"
 
 
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_DIR_MODE = 0o700
+
+
+def _make_private_dirs(directory: Path) -> None:
+    """Create ``directory`` and its missing parents, each private to the user (mkdir's own
+    ``parents=True`` gives the parents the default mode); existing ones are left as they are."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for new in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            new.mkdir(mode=PRIVATE_DIR_MODE)
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty store file with mode 0600 when there is none (an empty file is a new
+    SQLite database). SQLite gives the ``-wal`` and ``-shm`` files the database file's
+    permissions, so they are private too. An existing file keeps its mode (see
+    :func:`readable_by_others`)."""
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+
+
+def readable_by_others(path: Path) -> str | None:
+    """A warning when the store at ``path`` (or its WAL/SHM file) can be read by users other
+    than its owner: it holds the exposure map of a perimeter (addresses, open management ports,
+    versions, accepted risks). None when it is private or absent."""
+    for candidate in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = candidate.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            return (
+                f"history store {candidate} is readable by other users (mode "
+                f"{stat.S_IMODE(mode):04o}); it maps your perimeter's exposure: "
+                f"chmod 600 {candidate}"
+            )
+    return None
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -243,9 +290,10 @@ class HistoryStore:
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            _make_private_dirs(self._path.parent)
+            _create_private(self._path)
         except OSError as exc:
-            raise StoreError(f"cannot create the directory of history store {path}: {exc}") from exc
+            raise StoreError(f"cannot create history store {path}: {exc}") from exc
         with self._sqlite_errors():
             # isolation_level=None: no implicit transactions; every one is spelled out below.
             self._conn = sqlite3.connect(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import ctypes
 import ipaddress
 import os
 import shutil
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,6 +202,7 @@ class NmapScanner(Scanner):
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                preexec_fn=_die_with(os.getpid()),
             )
         except OSError as exc:  # removed or made unrunnable since it was found
             raise ProbeFailed(f"nmap could not be started ({self._binary}): {exc}") from exc
@@ -230,6 +232,35 @@ class NmapScanner(Scanner):
             # short), an unknown encoding declaration or a port that is not a number.
             what = f"{type(exc).__name__}: {str(exc).strip()[:200]}".rstrip(": ")
             raise ProbeFailed(f"nmap printed no usable XML ({what})") from exc
+
+
+# prctl(2) option: the signal the kernel sends this process when the thread that created it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> Callable[[], None]:
+    """A ``preexec_fn`` tying nmap's life to the audit's: when the audit dies without tearing
+    down (``kill -9`` by cron's or systemd's timeout, a crash), the kernel kills nmap at once, so
+    no orphaned scanner keeps sending probes. The ``except`` paths of :meth:`NmapScanner._run`
+    cover every exit the audit lives through; this covers the ones it does not.
+
+    The signal follows the *thread* that forked (the event loop's, which lives as long as the
+    run). If the parent died between fork and prctl the child is already orphaned: it exits.
+    Linux only; elsewhere (no ``prctl``) it does nothing and the ``except`` paths remain.
+    """
+
+    def in_child() -> None:
+        prctl = getattr(_LIBC, "prctl", None)
+        if prctl is None:
+            return
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return in_child
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 # nmap's confidence for a service name taken from its port table (nmap-services), not from

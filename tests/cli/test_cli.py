@@ -200,7 +200,10 @@ def test_dry_run_prints_targets_and_ports_and_scans_nothing() -> None:
     assert "tcp 22,5000,5001" in result.stdout
 
 
-def test_an_unwritable_output_goes_to_stdout_with_exit_3(lab: Lab, tmp_path: Path) -> None:
+def test_an_unwritable_output_is_refused_before_scanning(lab: Lab, tmp_path: Path) -> None:
+    # Refused up front (exit 2): a scan whose report could not be written would be lost work.
+    # A write that fails later (a full disk) still falls back to stdout with exit 3
+    # (tests/cli/test_output_safety.py).
     result = run_cli(
         "scan",
         "127.77.0.70",
@@ -210,9 +213,8 @@ def test_an_unwritable_output_goes_to_stdout_with_exit_3(lab: Lab, tmp_path: Pat
         "-o",
         str(tmp_path / "missing-dir" / "r.json"),
     )
-    assert result.returncode == 3
-    assert "cannot write" in result.stderr
-    assert json.loads(result.stdout)["schema"] == "exposure-audit/1"
+    assert result.returncode == 2
+    assert "missing-dir" in result.stderr and result.stdout == ""
 
 
 def test_rules_and_explain() -> None:

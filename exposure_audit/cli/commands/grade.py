@@ -12,7 +12,14 @@ from ...ports import PortSet
 from ...render import render_report
 from ...run.grade_import import grade_nmap_xml
 from ..settings import merge_settings
-from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .output import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_RUN,
+    check_output,
+    emit,
+    say_nothing_audited,
+)
 from .scan import progress_for
 from .upnp import read_inventory
 
@@ -21,6 +28,10 @@ __all__ = ["cmd_grade"]
 
 def cmd_grade(args: argparse.Namespace) -> int:
     path = Path(args.nmap_xml)
+    inputs = [(path, "nmap XML input")]
+    if args.upnp_inventory:
+        inputs.append((Path(args.upnp_inventory), "UPnP inventory"))
+    check_output(args.output, inputs)
     try:
         xml = path.read_bytes()
     except OSError as exc:

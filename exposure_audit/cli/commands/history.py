@@ -15,16 +15,20 @@ from ...errors import UsageError
 from ...history.schedule import cron_line, systemd_units
 from ...history.store import HistoryStore, RunSummary, default_history_path
 from ...render import render_diff, render_report
-from .output import EXIT_OK, emit
+from .output import EXIT_OK, check_output, emit, warn_if_store_shared
 from .trend import trend_of
 
 __all__ = ["cmd_diff", "cmd_history", "cmd_report", "cmd_schedule"]
 
 
 def _store(args: argparse.Namespace) -> HistoryStore:
+    """The store the command reads, once ``-o`` is known not to be it (a report written over
+    the store would destroy the history)."""
     path = Path(args.history) if args.history else default_history_path()
     if not path.exists():
         raise UsageError(f"no history store at {path} (run a scan first, or pass --history)")
+    check_output(getattr(args, "output", None), [(path, "history store")])
+    warn_if_store_shared(path)
     return HistoryStore(path)
 
 

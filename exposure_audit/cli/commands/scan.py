@@ -49,7 +49,15 @@ from ...targets import (
 from ...text import printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
-from .output import EXIT_FINDINGS, EXIT_OK, EXIT_RUN, emit, say_nothing_audited
+from .output import (
+    EXIT_FINDINGS,
+    EXIT_OK,
+    EXIT_RUN,
+    check_output,
+    emit,
+    say_nothing_audited,
+    warn_if_store_shared,
+)
 from .trend import trend_of
 from .upnp import read_inventory
 
@@ -107,6 +115,7 @@ class _Effective:
     accepted: tuple[AcceptedRisk, ...]
     notify: NotifyPlan | None
     cluster: ClusterOptions | None = None
+    inputs: tuple[tuple[Path, str], ...] = ()
 
 
 def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOptions | None:
@@ -178,6 +187,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         accepted=_accepted(args, config, base),
         notify=merged.notify.plan(),
         cluster=_cluster(args, config),
+        inputs=_inputs(args, config, base, scan.upnp_inventory),
     )
 
 
@@ -196,12 +206,35 @@ def _accepted(
     return tuple(risks)
 
 
+def _inputs(
+    args: argparse.Namespace, config: AuditConfig | None, base: Path, scan_inventory: str | None
+) -> tuple[tuple[Path, str], ...]:
+    """Every file the scan reads, named for the error when ``-o`` points at one (the config's
+    paths are relative to it, the command line's to the working directory)."""
+    named: list[tuple[Path, str]] = [(Path(args.config), "config file")] if args.config else []
+    listed = (
+        ("targets file", config.target_files if config else (), args.input_file),
+        ("exclude file", config.exclude_files if config else (), args.exclude_file),
+        ("accepted-risk file", config.accepted_files if config else (), args.accepted),
+    )
+    for what, from_config, from_flags in listed:
+        named += [(base / name, what) for name in from_config]
+        named += [(Path(name), what) for name in from_flags]
+    if scan_inventory:
+        named.append((Path(scan_inventory), "UPnP inventory"))
+    return tuple(named)
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
     effective = _effective(args)
+    # Before anything is scanned: a report must never replace what the run reads or keeps.
+    history = [(effective.history, "history store")] if effective.history else []
+    check_output(args.output, [*history, *effective.inputs])
     history_busy_timeout()  # a bad $EXPOSURE_AUDIT_HISTORY_TIMEOUT stops the run here (exit 2)
     if args.dry_run:
         _print_dry_run(effective)
         return EXIT_OK
+    warn_if_store_shared(effective.history)
     auditor: AuditRun
     progress = progress_for(args)
     if effective.cluster is not None:
@@ -371,6 +404,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ...lab import demo_lab
     from ...lab.catalog import demo_ports
 
+    check_output(args.output)
     lab = demo_lab()
     try:
         lab.start()

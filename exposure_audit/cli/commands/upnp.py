@@ -14,7 +14,7 @@ from ...probes.upnp import take_inventory
 from ...run.session import Interrupts
 from ...text import printable
 from ...upnp import Inventory, inventory_from_dict, inventory_to_dict
-from .output import EXIT_OK, EXIT_RUN, emit
+from .output import EXIT_OK, EXIT_RUN, check_output, emit
 
 __all__ = ["cmd_upnp_inventory", "read_inventory"]
 
@@ -39,6 +39,7 @@ def cmd_upnp_inventory(args: argparse.Namespace) -> int:
     """Inside the LAN: find the IGD (SSDP multicast or ``--igd``), read its mappings."""
     if args.wait <= 0:
         raise UsageError("--wait must be positive")
+    check_output(args.output)
 
     async def take() -> Inventory:
         async with make_client(HttpProbeSettings()) as client:
