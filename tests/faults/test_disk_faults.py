@@ -68,13 +68,14 @@ def test_a_report_on_a_full_disk_goes_to_stdout_with_exit_3(tmp_path: Path) -> N
     assert left == [filler.name]  # the temporary file was removed
 
 
-def test_a_report_into_a_read_only_directory_goes_to_stdout_with_exit_3(tmp_path: Path) -> None:
+def test_a_report_into_a_read_only_directory_is_refused_before_scanning(tmp_path: Path) -> None:
     with tmpfs(tmp_path / "ro", "64k", read_only=True) as directory:
         code, stdout, stderr = _scan_to(directory / "report.json", "--no-history")
         left = list(directory.iterdir())
-    assert code == 3, stderr
-    assert f"cannot write {directory / 'report.json'}: Read-only file system" in stderr
-    assert json.loads(stdout)["hosts"][0]["address"] == CLOSED
+    # A report that could not be kept is known before the scan: usage error, nothing scanned.
+    assert code == 2, stderr
+    assert f"-o {directory / 'report.json'}: not writable here" in stderr
+    assert stdout == ""
     assert left == []
 
 

@@ -54,12 +54,17 @@ def test_without_probes_nmaps_own_service_names_are_graded() -> None:
     # Given the recorded nmap run of the demo lab, graded without touching the network.
     run = parse_nmap_xml((DATA / "demo-lab.xml").read_bytes(), "demo-lab.xml")
     report = grade_nmap_run(run, now=NOW)
-    # Then Telnet and SMB are critical data-plane findings and SSH is remote administration ...
+    # Then Telnet and SMB are critical data-plane findings and SSH is remote administration;
+    # nmap's "Samba smbd 3.X - 4.X" range is only a possible SambaCry, never a graded version ...
     assert _findings(report) == {
         ("SVC001", "127.77.0.60", "tcp", 23),
         ("SVC001", "127.77.0.60", "tcp", 445),
         ("SVC002", "127.77.0.30", "tcp", 22),
+        ("VULN001", "127.77.0.60", "tcp", 445),
     }
+    sambacry = next(f for f in report.findings() if f.rule == "VULN001")
+    assert "possibly affected" in sambacry.evidence
+    assert "range guessed by nmap" in sambacry.evidence
     assert _grades(report) == {
         "127.77.0.10": Grade.A,
         "127.77.0.30": Grade.C,
