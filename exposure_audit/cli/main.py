@@ -50,6 +50,12 @@ def _parser() -> argparse.ArgumentParser:
     _scan_parser(sub.add_parser("scan", help="audit addresses, ranges and host names"))
 
     demo = sub.add_parser("demo", help="start the built-in lab on loopback and audit it")
+    demo.add_argument(
+        "--network",
+        metavar="127.X.Y.0/24",
+        help="the loopback block for the lab's hosts (default 127.77.0.0/24, or the first "
+        "free one of 127.77.1.0/24 ... 127.77.63.0/24 when something listens there)",
+    )
     _output_options(demo, REPORT_FORMATS)
 
     history = sub.add_parser("history", help="list the stored runs")

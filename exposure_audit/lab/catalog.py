@@ -11,6 +11,7 @@ it names no longer hold.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 
 from ..ports import PortSet, default_ports
@@ -19,6 +20,7 @@ from .nameserver import Zone
 from .runtime import Lab
 
 __all__ = [
+    "DEMO_NETWORK",
     "DEMO_ZONE",
     "PERIMETER_HOSTS",
     "PERIMETER_ROLES",
@@ -29,6 +31,7 @@ __all__ = [
     "demo_zone",
     "nas_lab",
     "perimeter_lab",
+    "start_demo_lab",
 ]
 
 _DSM_VERSIONS = {"dsm43": "4.3-3810", "dsm62": "6.2.4-25556", "dsm72": "7.2.2-72806"}
@@ -40,6 +43,13 @@ def _addresser(network: str) -> tuple[str, ...]:
     if net.version != 4 or net.prefixlen != 24 or not net.is_loopback:
         raise ValueError(f"{network} is not a /24 inside 127.0.0.0/8")
     return tuple(str(a) for a in net)
+
+
+#: The demo's default loopback block.
+DEMO_NETWORK = "127.77.0.0/24"
+
+#: Where :func:`start_demo_lab` looks when the default block is busy, in this order.
+_DEMO_FALLBACKS = tuple(f"127.77.{n}.0/24" for n in range(1, 64))
 
 
 def demo_zone(network: str = "127.77.0.0/24", ipv6: str | None = "::1") -> Zone:
@@ -185,6 +195,49 @@ _MANAGEMENT_HOSTS: tuple[tuple[str, int, LabService, str], ...] = (
     ("jupyter", 92, LabService(8888, "http", "jupyter_open", "Jupyter without a token"), "F"),
     ("cockpit", 93, LabService(9090, "https", "cockpit", "Cockpit on 9090 over TLS"), "D"),
 )
+
+
+def start_demo_lab(network: str | None = None) -> tuple[Lab, tuple[str, ...]]:
+    """A started :func:`demo_lab` and what a user should know about where it went.
+
+    With ``network`` (a loopback /24) the lab runs there; without, on :data:`DEMO_NETWORK` or,
+    when something already listens on one of the demo's ports there (another demo, a test
+    run), on the first free block of 127.77.1.0/24 ... 127.77.63.0/24. The demo's names
+    (:func:`demo_zone`) follow the block. syno72's IPv6 side ([::1]:5001) is kept when that
+    port is free and dropped otherwise. The notes say, one line each, what moved or was
+    dropped; empty when the lab runs where it always does.
+
+    Raises ``ValueError`` for a ``network`` that is not a loopback /24, and ``OSError`` when the
+    given block, or every candidate, is busy (or a listener fails for another reason).
+    """
+    candidates = (network,) if network is not None else (DEMO_NETWORK, *_DEMO_FALLBACKS)
+    notes: list[str] = []
+    first_busy: OSError | None = None
+    for block in candidates:
+        for ipv6 in ("::1", None):
+            lab = demo_lab(block, ipv6)  # ValueError for a bad network: nothing started
+            try:
+                lab.start()
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE:
+                    raise
+                if ipv6 is not None:
+                    continue  # perhaps only [::1]:5001 is taken: try the block without it
+                first_busy = first_busy or exc
+                break
+            if first_busy is not None:
+                notes.append(f"{candidates[0]} is busy ({first_busy.strerror}): using {block}")
+            if ipv6 is None:
+                notes.append("[::1]:5001 is taken: the demo runs without its IPv6 side")
+            return lab, tuple(notes)
+    assert first_busy is not None  # every candidate ended in "busy"
+    if network is not None:
+        raise first_busy
+    raise OSError(
+        errno.EADDRINUSE,
+        f"no free loopback block for the demo in 127.77.0.0/24 ... 127.77.63.0/24 "
+        f"({first_busy.strerror}); pass --network 127.X.Y.0/24",
+    )
 
 
 def _management_hosts(at: tuple[str, ...]) -> tuple[LabHost, ...]:

@@ -401,16 +401,18 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Start the built-in lab on loopback, audit it (no history), print, stop the lab."""
-    from ...lab import demo_lab
-    from ...lab.catalog import demo_ports
+    from ...lab.catalog import demo_ports, start_demo_lab
 
     check_output(args.output)
-    lab = demo_lab()
     try:
-        lab.start()
+        lab, notes = start_demo_lab(args.network)
+    except ValueError as exc:
+        raise UsageError(f"--network: {exc}") from None
     except OSError as exc:
-        raise RunError(f"the demo lab could not start: {exc}") from None
+        raise RunError(f"the demo lab could not start: {exc.strerror or exc}") from None
     try:
+        for line in notes:
+            print(f"demo lab: {line}", file=sys.stderr)
         for line in lab.skipped:
             print(f"demo lab: not started: {line}", file=sys.stderr)
         targets = [h.address for h in lab.hosts] + list(_DEMO_NAMES)
