@@ -1,8 +1,65 @@
-"""Shared test options: ``--update-golden`` regenerates renderer golden files."""
+"""Shared test options (``--update-golden`` regenerates renderer golden files) and the test
+run's own loopback.
+
+A test run as root gets a network namespace of its own before any test starts (see
+``DEVELOPERS.md``, "Test runs never collide"): every loopback address the tests bind (127.x
+labs, 127.0.0.1 servers, ``[::1]``) is private to the run and to the subprocesses it starts, so
+two runs at once, or a run next to ``exposure-audit demo``, never take each other's ports. The
+named namespaces some tests create (``ip netns add``) live in ``/run/netns``, shared by every
+run: their names carry the creating process's PID and a random token.
+``EXPOSURE_AUDIT_TEST_SHARED_NET=1`` keeps the run in the caller's namespace (to watch its
+traffic from outside); without root nothing changes either.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import fcntl
+import os
+import socket
+import struct
+import threading
+
 import pytest
+
+_CLONE_NEWNET = 0x40000000
+_SIOCGIFFLAGS = 0x8913
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP = 0x1
+
+#: Why the run shares its caller's loopback, or None once it has its own.
+_SHARED_BECAUSE: str | None = "not started"
+
+
+def _enter_private_loopback() -> str | None:
+    """Move this process into a new network namespace and bring its ``lo`` up; None when done,
+    else why not. Only the calling thread moves (unshare(2)), hence before any thread exists;
+    children inherit it."""
+    if os.environ.get("EXPOSURE_AUDIT_TEST_SHARED_NET") == "1":
+        return "EXPOSURE_AUDIT_TEST_SHARED_NET=1"
+    if os.geteuid() != 0:
+        return "not root"
+    if threading.active_count() != 1:
+        return "threads already running"
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(_CLONE_NEWNET) != 0:
+        return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(sock, _SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(sock, _SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | _IFF_UP))
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _SHARED_BECAUSE
+    _SHARED_BECAUSE = _enter_private_loopback()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    if _SHARED_BECAUSE is None:
+        return "loopback: a network namespace of this run's own"
+    return f"loopback: shared with the machine ({_SHARED_BECAUSE})"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

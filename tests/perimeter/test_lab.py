@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import ipaddress
+import secrets
 import subprocess
 import sys
 import time
@@ -244,8 +245,10 @@ def test_teardown_leaves_no_namespace_process_or_file(lab_prerequisites: None) -
 def test_the_sweep_deletes_only_namespaces_whose_creator_is_gone(lab_prerequisites: None) -> None:
     gone = subprocess.Popen(["true"])
     gone.wait()
-    stale = f"{NAMESPACE_PREFIX}{gone.pid}-abcdef-router"
-    alive = f"{NAMESPACE_PREFIX}1-abcdef-router"  # PID 1 never dies
+    # A token of this run's own: two test runs at once must not add the same name.
+    token = secrets.token_hex(3)
+    stale = f"{NAMESPACE_PREFIX}{gone.pid}-{token}-router"
+    alive = f"{NAMESPACE_PREFIX}1-{token}-router"  # PID 1 never dies
     for name in (stale, alive):
         subprocess.run(["ip", "netns", "add", name], check=True)
     try:
