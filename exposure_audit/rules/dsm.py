@@ -25,7 +25,7 @@ _PATCH = (
     "Update DSM to the latest release for the model (Control Panel > Update & Restore); if the "
     "model gets no updates any more, keep it off the Internet entirely."
 )
-_SYNOLOCKER_REF = "https://www.synology.com/zh-tw/security/advisory/SynoLocker"
+_SYNOLOCKER_REF = "https://www.synology.com/en-global/security/advisory/SynoLocker"
 _SYNOLOGY_SA = "https://www.synology.com/en-global/security/advisory"
 
 

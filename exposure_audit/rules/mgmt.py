@@ -22,7 +22,7 @@ from ._base import Match, Registered
 
 __all__ = ["REGISTERED", "product_advice"]
 
-_SYNOLOCKER_REF = "https://www.synology.com/zh-tw/security/advisory/SynoLocker"
+_SYNOLOCKER_REF = "https://www.synology.com/en-global/security/advisory/SynoLocker"
 _OFF_INTERNET = (
     "Take the management interface off the Internet: remove the router's port forward (and any "
     "UPnP mapping) that exposes it, bind it to the LAN, and reach it through a VPN instead. "
