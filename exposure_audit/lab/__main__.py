@@ -8,10 +8,10 @@ or ``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreg
 dev lo``); run them with ``ip netns exec NS`` inside the namespace that holds the addresses.
 
 Prints one JSON line (``resolver``, ``hosts`` with ``name``, ``address``, ``ports`` actually
-listening, ``expect_grade``, ``expect_dsm``, ``expect_console``, and ``skipped``), then ``ready``, and serves until
-SIGTERM, SIGINT or end of standard input (a parent holding a pipe to stdin stops the lab by
-closing it; pass ``--ignore-stdin`` when stdin is /dev/null). Exit status 0 on a clean stop,
-1 when the lab could not start (the reason on stderr).
+listening, ``expect_grade``, ``expect_dsm``, ``expect_console``, and ``skipped``), then
+``ready``, and serves until SIGTERM, SIGINT or end of standard input (a parent holding a
+pipe to stdin stops the lab by closing it; pass ``--ignore-stdin`` when stdin is /dev/null).
+Exit status 0 on a clean stop, 1 when the lab could not start (the reason on stderr).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--network",
         help="another loopback /24 for the hosts (default: demo 127.77.0.0/24, corpus "
-        "127.78.0.0/24, management 127.76.0.0/24, bench 127.88.0.0/24; the demo then drops its [::1] side); perimeter: "
+        "127.78.0.0/24, management 127.76.0.0/24, bench 127.88.0.0/24; the demo then drops "
+        "its [::1] side); perimeter: "
         "a /22, loopback or private (default 198.18.0.0/22, inside a network namespace)",
     )
     parser.add_argument(

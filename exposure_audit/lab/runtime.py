@@ -150,7 +150,8 @@ class Lab:
     def describe(self) -> dict[str, object]:
         """The running lab as JSON-able data: ``resolver``, ``hosts`` (name, address,
         extra_addresses, role, ports actually listening on the primary address,
-        expect_grade, expect_dsm, expect_console) and ``skipped``. ``RuntimeError`` when not running."""
+        expect_grade, expect_dsm, expect_console) and ``skipped``. ``RuntimeError`` when not
+        running."""
         listening = set(self._listening)
         return {
             "resolver": self.resolver,
