@@ -412,7 +412,7 @@ def _output_options(
         "--format",
         choices=names,
         default=default,
-        help=f"output format: {', '.join(names)} (default {default})",
+        help=f"output format (default {default})",
     )
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
@@ -459,7 +459,11 @@ def _cmd_schedule(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(f"-c {args.config}: {exc}") from None
     scan_args = _parser().parse_args(command[command.index("scan") :])
-    for warning in check_scan_config(scan_args):
+    try:
+        warnings = check_scan_config(scan_args)
+    except UsageError as exc:
+        raise UsageError(f"not scheduled: the weekly scan would fail: {exc}") from None
+    for warning in warnings:
         print(f"exposure-audit: warning: {warning}", file=sys.stderr)
     return cmd_schedule(args)
 
