@@ -58,7 +58,7 @@ def cmd_upnp_inventory(args: argparse.Namespace) -> int:
     if args.format == "json":
         text = json.dumps(inventory_to_dict(inventory), indent=2) + "\n"
     else:
-        text = _inventory_table(inventory)
+        text = _inventory_table(inventory, args.igd)
     code = emit(text, args.output, "inventory")
     if args.format != "table" or (args.output and args.output != STDOUT):
         # The table on stdout lists them itself; elsewhere the terminal still hears of them.
@@ -110,7 +110,9 @@ def _errors(inventory: Inventory) -> str:
     return f"{count} error{'' if count == 1 else 's'} reading the gateway"
 
 
-def _inventory_table(inventory: Inventory) -> str:
+def _inventory_table(inventory: Inventory, asked: str | None) -> str:
+    """The inventory as a table under a one-line head; what could not be read is listed
+    after it (``asked``: the ``--igd`` URL, if given)."""
     from tabulate import tabulate
 
     rows = [
@@ -126,14 +128,17 @@ def _inventory_table(inventory: Inventory) -> str:
     ]
     if inventory.igd_url is None:
         count = "no mapping table read"
+    elif inventory.errors and not rows:
+        count = f"no mapping read: {_errors(inventory)}"
     elif inventory.errors:
         count = f"{len(rows)} mapping(s) read, {_errors(inventory)}: the table may be incomplete"
     else:
         count = f"{len(rows)} mapping(s)"
-    head = (
-        f"IGD {printable(inventory.igd_url or 'none found')}; external address "
-        f"{inventory.external_address or 'unknown'}; {count}\n"
-    )
+    if inventory.igd_url is not None:
+        igd = printable(inventory.igd_url)
+    else:
+        igd = f"{printable(asked)}: not read" if asked else "none found"
+    head = f"IGD {igd}; external address {inventory.external_address or 'unknown'}; {count}\n"
     text = head
     if rows:
         headers = [
