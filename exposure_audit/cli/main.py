@@ -439,7 +439,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "fail_on", None) is not None:
             parse_severity(args.fail_on, "--fail-on")  # fail fast, before anything runs
-        if args.command != "rules":  # markup for a terminal: refused before anything runs
+        if not getattr(args, "dry_run", False):  # markup for a terminal: refused before any work
             check_terminal(getattr(args, "format", None), getattr(args, "output", None))
         return commands[args.command](args)
     except UsageError as exc:
