@@ -109,8 +109,8 @@ def test_the_weekly_workflow_of_the_scheduling_doc_runs_as_written(
         ["scan", "-c"],
         ["scan", "-c"],
         ["scan", "-c"],
-        ["history", "--history"],
-        ["diff", "--history"],
+        ["history", "-c"],
+        ["diff", "-c"],
         ["report", "latest"],
         ["schedule", "--print"],
     ]
@@ -147,6 +147,7 @@ def test_the_weekly_workflow_of_the_scheduling_doc_runs_as_written(
     _run(report, cwd, 0)
     written = (cwd / "week2.md").read_text(encoding="utf-8")
     assert LEGACY in written and NAS in written
+    assert "since run 1" in written, written  # report --compare: the changes of week 2
     # The crontab line runs the same command, with absolute paths
     cron = _run(schedule, cwd, 0).strip()
     assert re.fullmatch(r"0 6 \* \* 1 \S+ -m exposure_audit scan -c \S+ --compare", cron), cron
