@@ -93,7 +93,7 @@ def test_the_example_parses_to_what_its_comments_say() -> None:
         reason="SSH with keys only, Auto Block on, reviewed with the ISP.",
         owner="bob",
         expires=date(2026, 12, 31),
-        where="docs/audit.example.toml:115",
+        where="docs/audit.example.toml:118",
     )
     assert config.notify == NotifyConfig(
         when=NotifyWhen.NEW,
