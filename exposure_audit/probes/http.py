@@ -178,18 +178,21 @@ async def _hide_location(response: httpx.Response) -> None:
 # Connections to one origin at once: a port's probes use at most ~10 together (the DSM version
 # endpoints, or the favicon and the catalog's paths, beside the page itself).
 _PER_ORIGIN_CONNECTIONS = 16
+# Connections of a client at once, every origin together: a bound on file descriptors (the
+# callers bound the ports probed at once; this only bites when many ports fan out together).
+_CONNECTIONS = 512
 _Origin = tuple[bytes, bytes, int | None]
 
 
 def make_client(
-    settings: HttpProbeSettings, *, max_connections: int = _PER_ORIGIN_CONNECTIONS
+    settings: HttpProbeSettings, *, max_connections: int = _CONNECTIONS
 ) -> httpx.AsyncClient:
     """An httpx client fit for scanning: no certificate validation (we read certificates, we do
     not trust them), old TLS versions allowed, no redirects, no proxies from the environment.
 
-    Its connections are pooled per origin (scheme, address, port), at most ``max_connections``
-    to one origin at once (see :class:`_OriginPools`); how many ports are probed at once is
-    the caller's to bound (``run/host.py``)."""
+    Its connections are pooled per origin (scheme, address, port), see :class:`_OriginPools`:
+    at most ``max_connections`` at once in all, 16 to one origin. How many ports are probed
+    at once is the caller's to bound (``run/host.py``)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -200,7 +203,7 @@ def make_client(
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(settings.request_timeout),
-        transport=_OriginPools(context, max_connections),
+        transport=_OriginPools(context, max_connections, _PER_ORIGIN_CONNECTIONS),
         headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
         event_hooks={"response": [_hide_location]},
     )
@@ -218,16 +221,19 @@ class _OriginPools(httpx.AsyncBaseTransport):
     spent its whole deadline (and starved the other hosts) inside the pool's bookkeeping
     (issue 15; ``docs/performance.md``). Here each pool only ever sees one port's few
     requests. Connections are never kept alive (a scan reads a handful of pages per port), so
-    a pool whose requests are done holds no socket.
+    a pool whose requests are done holds no socket. ``total`` bounds the connections open at
+    once across the pools (a request waits for one within its own timeout).
     """
 
-    def __init__(self, context: ssl.SSLContext, per_origin: int) -> None:
+    def __init__(self, context: ssl.SSLContext, total: int, per_origin: int) -> None:
         self._context = context
         self._limits = httpx.Limits(max_connections=per_origin, max_keepalive_connections=0)
         self._pools: dict[_Origin, _OriginPool] = {}
+        self._connections = asyncio.Semaphore(total)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         origin: _Origin = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        await self._connections.acquire()
         pool = self._pools.get(origin)
         if pool is None:
             transport = httpx.AsyncHTTPTransport(
@@ -244,6 +250,7 @@ class _OriginPools(httpx.AsyncBaseTransport):
         return response
 
     def _release(self, origin: _Origin, pool: _OriginPool) -> None:
+        self._connections.release()
         pool.users -= 1
         if pool.users <= 0 and self._pools.get(origin) is pool:
             del self._pools[origin]

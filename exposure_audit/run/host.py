@@ -48,6 +48,7 @@ from ..rules import evaluate_host
 from ..upnp import Inventory
 from .correlate import apply_mappings
 from .probeset import UpnpProber, WebFingerprinter
+from .slots import HostSlots
 
 __all__ = [
     "DEADLINE_CUT",
@@ -84,12 +85,13 @@ _ALL_OPEN_SHARE = 0.9
 _ALL_OPEN_SMALL = 20
 _ALL_OPEN_SAMPLE = 8
 
-# Web fingerprinting at once: ports of one host (so a host answering on thousands of ports
-# cannot take the run's share, and its mission ports go first: mission_order), and ports of
-# the whole run (each is a connection or two, a few more on a DSM page: descriptors are
-# bounded). Measured in docs/performance.md ("Crowded hosts").
+# Web fingerprinting at once: ports of one host (a host answering on thousands of ports works
+# through them in mission_order, its management ports first), and ports of the whole run,
+# handed out round robin over the hosts (run/slots.py), so such a host never pushes the others
+# past their deadlines. A port is a connection or two at a time (a few more on a DSM or
+# management page). Measured in docs/performance.md ("Crowded hosts").
 PORTS_AT_ONCE = 64
-RUN_PORTS_AT_ONCE = 256
+RUN_PORTS_AT_ONCE = 128
 
 # The SSDP replies of a batch's addresses, as one search of the whole batch gathers them.
 SsdpAnswers = dict[str, tuple[SsdpReply, ...]]
@@ -244,7 +246,7 @@ class HostProber:
     """Probes hosts after discovery, over one run's HTTP ``client``: ``web`` fingerprints
     their open TCP ports with the ``http`` settings, ``upnp`` (None: UPnP is off) reads their
     IGD. ``scanned_tcp`` is how many TCP ports discovery scanned (for "everything open").
-    ``slots`` are the ports the whole run fingerprints at once (made in the run's event loop).
+    ``slots`` are the ports the whole run fingerprints at once, shared by its hosts in turn.
     """
 
     web: WebFingerprinter
@@ -252,7 +254,7 @@ class HostProber:
     client: httpx.AsyncClient
     http: HttpProbeSettings
     scanned_tcp: int
-    slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(RUN_PORTS_AT_ONCE))
+    slots: HostSlots = field(default_factory=lambda: HostSlots(RUN_PORTS_AT_ONCE))
 
     async def probe(self, host: HostAudit, ssdp: asyncio.Task[SsdpAnswers] | None) -> None:
         """Fingerprint the host's open TCP ports, then read its UPnP (the batch's ``ssdp``
@@ -291,15 +293,15 @@ class HostProber:
 
     async def _fingerprint_all(self, host: HostAudit, ports: Iterable[int]) -> None:
         """Fingerprint ``ports`` in :func:`mission_order`, at most :data:`PORTS_AT_ONCE` of
-        this host at once, each within one of the run's ``slots`` (taken in turn, so a host
-        with thousands of ports waits its turn like the others and never holds more than its
-        share). Cancelled (the deadline), it leaves no probe running."""
+        this host at once, each within one of the run's ``slots`` (hosts take turns, so a host
+        with thousands of ports waits its turn like the others). Cancelled (the deadline), it
+        leaves no probe running."""
         ordered = mission_order(ports)
         queue = iter(ordered)
 
         async def worker() -> None:
             for port in queue:  # the workers share the queue: each port is taken once
-                async with self.slots:
+                async with self.slots.taken(host.address):
                     await self._fingerprint(host, port)
 
         await asyncio.gather(*(worker() for _ in range(min(PORTS_AT_ONCE, len(ordered)))))
