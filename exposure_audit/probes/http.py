@@ -26,7 +26,7 @@ import re
 import ssl
 import weakref
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -175,9 +175,24 @@ async def _hide_location(response: httpx.Response) -> None:
         del response.headers["location"]
 
 
-def make_client(settings: HttpProbeSettings, *, max_connections: int = 256) -> httpx.AsyncClient:
+# Connections to one origin at once: a port's probes use at most ~10 together (the DSM version
+# endpoints, or the favicon and the catalog's paths, beside the page itself).
+_PER_ORIGIN_CONNECTIONS = 16
+# Connections of a client at once, every origin together: a bound on file descriptors (the
+# callers bound the ports probed at once; this only bites when many ports fan out together).
+_CONNECTIONS = 512
+_Origin = tuple[bytes, bytes, int | None]
+
+
+def make_client(
+    settings: HttpProbeSettings, *, max_connections: int = _CONNECTIONS
+) -> httpx.AsyncClient:
     """An httpx client fit for scanning: no certificate validation (we read certificates, we do
-    not trust them), old TLS versions allowed, no redirects, no proxies from the environment."""
+    not trust them), old TLS versions allowed, no redirects, no proxies from the environment.
+
+    Its connections are pooled per origin (scheme, address, port), see :class:`_OriginPools`:
+    at most ``max_connections`` at once in all, 16 to one origin. How many ports are probed
+    at once is the caller's to bound (``run/host.py``)."""
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
@@ -185,16 +200,95 @@ def make_client(settings: HttpProbeSettings, *, max_connections: int = 256) -> h
     # Old DSM (4.x) speaks only old ciphers; a scanner must still be able to read its cert.
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
     client = httpx.AsyncClient(
-        verify=context,
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(settings.request_timeout),
-        limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=0),
+        transport=_OriginPools(context, max_connections, _PER_ORIGIN_CONNECTIONS),
         headers={"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": "gzip, deflate"},
         event_hooks={"response": [_hide_location]},
     )
     _budget(client, settings)
     return client
+
+
+class _OriginPools(httpx.AsyncBaseTransport):
+    """A small connection pool per origin, made when a request to it starts and dropped when
+    its last response is closed.
+
+    httpx's own transport keeps one pool for every origin, and httpcore re-examines every
+    queued request against every connection each time a request starts or ends: across the
+    hundreds of ports of a crowded host that is quadratic, and a host answering on 1,000 ports
+    spent its whole deadline (and starved the other hosts) inside the pool's bookkeeping
+    (issue 15; ``docs/performance.md``). Here each pool only ever sees one port's few
+    requests. Connections are never kept alive (a scan reads a handful of pages per port), so
+    a pool whose requests are done holds no socket. ``total`` bounds the connections open at
+    once across the pools (a request waits for one within its own timeout).
+    """
+
+    def __init__(self, context: ssl.SSLContext, total: int, per_origin: int) -> None:
+        self._context = context
+        self._limits = httpx.Limits(max_connections=per_origin, max_keepalive_connections=0)
+        self._pools: dict[_Origin, _OriginPool] = {}
+        self._connections = asyncio.Semaphore(total)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        origin: _Origin = (request.url.raw_scheme, request.url.raw_host, request.url.port)
+        await self._connections.acquire()
+        pool = self._pools.get(origin)
+        if pool is None:
+            transport = httpx.AsyncHTTPTransport(
+                verify=self._context, trust_env=False, limits=self._limits
+            )
+            pool = self._pools[origin] = _OriginPool(transport)
+        pool.users += 1
+        try:
+            response = await pool.transport.handle_async_request(request)
+        except BaseException:
+            self._release(origin, pool)
+            raise
+        response.stream = _ReleasingStream(response.stream, lambda: self._release(origin, pool))
+        return response
+
+    def _release(self, origin: _Origin, pool: _OriginPool) -> None:
+        self._connections.release()
+        pool.users -= 1
+        if pool.users <= 0 and self._pools.get(origin) is pool:
+            del self._pools[origin]
+
+    async def aclose(self) -> None:
+        pools, self._pools = list(self._pools.values()), {}
+        for pool in pools:
+            await pool.transport.aclose()
+
+
+@dataclass
+class _OriginPool:
+    transport: httpx.AsyncHTTPTransport
+    users: int = 0
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that gives its pool back once, when it is closed."""
+
+    def __init__(
+        self, stream: httpx.SyncByteStream | httpx.AsyncByteStream, done: Callable[[], None]
+    ) -> None:
+        # httpx's async transport always answers with an async stream.
+        assert isinstance(stream, httpx.AsyncByteStream)
+        self._stream = stream
+        self._done: Callable[[], None] | None = done
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        done, self._done = self._done, None
+        try:
+            await self._stream.aclose()
+        finally:
+            if done is not None:
+                done()
 
 
 async def fingerprint_port(

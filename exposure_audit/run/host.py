@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 
 import httpx
 
 from ..grading import grade_host
+from ..mgmt import load_catalog
 from ..nmap.scanner import DiscoveryResult, VersionInfo
 from ..observations import (
     AddressFamily,
@@ -38,7 +40,7 @@ from ..observations import (
     SsdpReply,
     UpnpObservation,
 )
-from ..ports import default_ports
+from ..ports import default_ports, is_management_port
 from ..probes.http import HttpProbeSettings, PortFingerprint
 from ..probes.upnp import IgdReadResult
 from ..report import HostReport
@@ -46,10 +48,13 @@ from ..rules import evaluate_host
 from ..upnp import Inventory
 from .correlate import apply_mappings
 from .probeset import UpnpProber, WebFingerprinter
+from .slots import HostSlots
 
 __all__ = [
     "DEADLINE_CUT",
     "IGD_PORTS",
+    "PORTS_AT_ONCE",
+    "RUN_PORTS_AT_ONCE",
     "HostAudit",
     "HostProber",
     "SsdpAnswers",
@@ -58,6 +63,7 @@ __all__ = [
     "correlate_upnp",
     "failed_host",
     "judge",
+    "mission_order",
     "spread",
     "unaudited_host",
 ]
@@ -78,6 +84,14 @@ _ALL_OPEN_MIN = 50
 _ALL_OPEN_SHARE = 0.9
 _ALL_OPEN_SMALL = 20
 _ALL_OPEN_SAMPLE = 8
+
+# Web fingerprinting at once: ports of one host (a host answering on thousands of ports works
+# through them in mission_order, its management ports first), and ports of the whole run,
+# handed out round robin over the hosts (run/slots.py), so such a host never pushes the others
+# past their deadlines. A port is a connection or two at a time (a few more on a DSM or
+# management page). Measured in docs/performance.md ("Crowded hosts").
+PORTS_AT_ONCE = 64
+RUN_PORTS_AT_ONCE = 128
 
 # The SSDP replies of a batch's addresses, as one search of the whole batch gathers them.
 SsdpAnswers = dict[str, tuple[SsdpReply, ...]]
@@ -231,13 +245,16 @@ class HostAudit:
 class HostProber:
     """Probes hosts after discovery, over one run's HTTP ``client``: ``web`` fingerprints
     their open TCP ports with the ``http`` settings, ``upnp`` (None: UPnP is off) reads their
-    IGD. ``scanned_tcp`` is how many TCP ports discovery scanned (for "everything open")."""
+    IGD. ``scanned_tcp`` is how many TCP ports discovery scanned (for "everything open").
+    ``slots`` are the ports the whole run fingerprints at once, shared by its hosts in turn.
+    """
 
     web: WebFingerprinter
     upnp: UpnpProber | None
     client: httpx.AsyncClient
     http: HttpProbeSettings
     scanned_tcp: int
+    slots: HostSlots = field(default_factory=lambda: HostSlots(RUN_PORTS_AT_ONCE))
 
     async def probe(self, host: HostAudit, ssdp: asyncio.Task[SsdpAnswers] | None) -> None:
         """Fingerprint the host's open TCP ports, then read its UPnP (the batch's ``ssdp``
@@ -255,15 +272,16 @@ class HostProber:
             await self._read_upnp(host, self.upnp, ssdp, open_ports)
 
     async def _fingerprint_ports(self, host: HostAudit, ports: list[int]) -> None:
-        """Fingerprint ``ports`` at once (or sample them: an accept-everything host) until the
-        deadline; the ports it cut are listed in an ``http`` attempt."""
+        """Fingerprint ``ports`` (or sample them: an accept-everything host) until the deadline;
+        the ports it cut are listed in an ``http`` attempt. Whatever the host serves, the
+        deadline holds: what was fingerprinted by then is kept."""
         everything_open = accepts_everything(len(ports), self.scanned_tcp)
         try:
             async with asyncio.timeout(host.remaining()):
                 if everything_open:
                     await self._sample_everything_open(host, ports)
                 else:
-                    await asyncio.gather(*(self._fingerprint(host, p) for p in ports))
+                    await self._fingerprint_all(host, ports)
         except TimeoutError:
             host.incomplete = True
             missing = sorted(set(ports) - set(host.fingerprints))
@@ -272,6 +290,21 @@ class HostProber:
             host.attempts.append(
                 ProbeAttempt("http", ProbeStatus.TIMED_OUT, f"host deadline reached on [{listed}]")
             )
+
+    async def _fingerprint_all(self, host: HostAudit, ports: Iterable[int]) -> None:
+        """Fingerprint ``ports`` in :func:`mission_order`, at most :data:`PORTS_AT_ONCE` of
+        this host at once, each within one of the run's ``slots`` (hosts take turns, so a host
+        with thousands of ports waits its turn like the others). Cancelled (the deadline), it
+        leaves no probe running."""
+        ordered = mission_order(ports)
+        queue = iter(ordered)
+
+        async def worker() -> None:
+            for port in queue:  # the workers share the queue: each port is taken once
+                async with self.slots.taken(host.address):
+                    await self._fingerprint(host, port)
+
+        await asyncio.gather(*(worker() for _ in range(min(PORTS_AT_ONCE, len(ordered)))))
 
     async def _fingerprint(self, host: HostAudit, port: int) -> None:
         hostname = host.hostnames[0] if host.hostnames else None
@@ -301,7 +334,7 @@ class HostProber:
             "honeypot or a firewall accepting everything"
         )
         host.notes.append(f"{head}; its ports are not reported one by one")
-        await asyncio.gather(*(self._fingerprint(host, p) for p in (*sample, *known)))
+        await self._fingerprint_all(host, (*sample, *known))
         answers = {_signature(host.fingerprints.get(p)) for p in sample}
         if len(answers) > 1:
             # The sample differs: a real host with many services. Probe and report them all.
@@ -309,7 +342,7 @@ class HostProber:
             host.incomplete = host.discovery.timed_out
             host.notes.pop()
             pending = [p for p in ports if p not in host.fingerprints]
-            await asyncio.gather(*(self._fingerprint(host, p) for p in pending))
+            await self._fingerprint_all(host, pending)
             return
         _hide_alike_ports(host, ports, sample, known, head, answers.pop())
 
@@ -404,6 +437,29 @@ def accepts_everything(open_ports: int, scanned: int) -> bool:
     if scanned >= _ALL_OPEN_MIN and open_ports >= _ALL_OPEN_SHARE * scanned:
         return True
     return scanned >= _ALL_OPEN_SMALL and open_ports == scanned
+
+
+def mission_order(ports: Iterable[int]) -> list[int]:
+    """``ports`` (each once) in the order that serves the audit's mission first: management
+    ports (DSM, SRM, remote administration, UPnP: :func:`~exposure_audit.ports.
+    is_management_port`), then the rest of the default set and the management catalog's
+    default ports, then every other port; ascending within each. A host answering on
+    thousands of ports thus shows its management interfaces before its deadline."""
+    known = _known_ports()
+
+    def rank(port: int) -> tuple[int, int]:
+        if is_management_port("tcp", port):
+            return (0, port)
+        return (1 if port in known else 2, port)
+
+    return sorted(dict.fromkeys(ports), key=rank)
+
+
+@cache
+def _known_ports() -> frozenset[int]:
+    """The default TCP set and the default ports of the management catalog's products."""
+    catalog = {p.port for product in load_catalog() for p in product.ports}
+    return frozenset(default_ports().tcp) | catalog
 
 
 def spread(ports: Sequence[int], count: int) -> list[int]:
