@@ -19,7 +19,9 @@ from .. import __version__
 from ..errors import RunError, UsageError
 from ..render import DIFF_FORMATS, REPORT_FORMATS
 from ..rules import RULES, rule_by_id
+from ..targets import MAX_HOSTS_CAP
 from ..timing import PRESETS
+from .argtypes import CommandParser, integer, run_ref, seconds
 from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
 from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
@@ -33,6 +35,7 @@ from .settings import (
     DEFAULT_MAX_HOSTS,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SSDP_WAIT,
+    MAX_BODY_CAP,
     parse_severity,
 )
 
@@ -40,7 +43,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="exposure-audit",
         description="Audit Internet exposure from the outside: DSM management ports, NAS "
         "services, UPnP forwards, versions; graded against 'patch, and never expose management'.",
@@ -54,15 +57,19 @@ def _parser() -> argparse.ArgumentParser:
 
     history = sub.add_parser("history", help="list the stored runs")
     _store_option(history)
-    history.add_argument("--limit", type=int, default=None, metavar="N")
+    history.add_argument("--limit", type=integer(0), default=None, metavar="N")
     _output_options(history, ["table", "json"])
     report = sub.add_parser("report", help="re-render a stored run")
-    report.add_argument("run", metavar="RUN", help="a run id, 'latest' or 'previous'")
+    report.add_argument("run", type=run_ref, metavar="RUN", help="a run id, 'latest' or 'previous'")
     _store_option(report)
     _output_options(report, REPORT_FORMATS)
     diff = sub.add_parser("diff", help="what changed between two stored runs")
-    diff.add_argument("old", nargs="?", metavar="OLD", help="default: the previous complete run")
-    diff.add_argument("new", nargs="?", metavar="NEW", help="default: the latest complete run")
+    diff.add_argument(
+        "old", nargs="?", type=run_ref, metavar="OLD", help="default: the previous complete run"
+    )
+    diff.add_argument(
+        "new", nargs="?", type=run_ref, metavar="NEW", help="default: the latest complete run"
+    )
     _store_option(diff)
     _output_options(diff, sorted(DIFF_FORMATS))
 
@@ -78,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     inventory.add_argument("--igd", metavar="URL", help="the IGD description URL (skip SSDP)")
     inventory.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=3.0,
         metavar="SECONDS",
         help="how long to wait for SSDP answers (default 3)",
@@ -97,8 +104,8 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --probe: allow probing non-public addresses",
     )
-    grade.add_argument("--host-timeout", type=float, default=None, metavar="SECONDS")
-    grade.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS")
+    grade.add_argument("--host-timeout", type=seconds, default=None, metavar="SECONDS")
+    grade.add_argument("--request-timeout", type=seconds, default=None, metavar="SECONDS")
     grade.add_argument("--no-upnp", action="store_true", help="with --probe: no UPnP probes")
     grade.add_argument("--upnp-inventory", metavar="FILE")
     grade.add_argument("--fail-on", default=None, metavar="SEVERITY")
@@ -137,7 +144,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--max-hosts",
-        type=int,
+        type=integer(1, MAX_HOSTS_CAP),
         default=None,
         metavar="N",
         help=f"refuse ranges expanding past N addresses (default {DEFAULT_MAX_HOSTS})",
@@ -154,21 +161,21 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     scan.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS server to ask")
     scan.add_argument(
         "--host-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"per-host deadline (default {DEFAULT_HOST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"per-request HTTP/TLS timeout (default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--max-body",
-        type=int,
+        type=integer(None, MAX_BODY_CAP),
         default=None,
         metavar="BYTES",
         help="bytes read of one HTTP body, counted after decompression "
@@ -182,14 +189,14 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--rate",
-        type=int,
+        type=integer(),
         default=None,
         metavar="PROBES/S",
         help="hold nmap's discovery at this many probes per second",
     )
     scan.add_argument(
         "--retries",
-        type=int,
+        type=integer(),
         default=None,
         metavar="N",
         help="resend an unanswered probe N times (default 2)",
@@ -205,7 +212,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--ssdp-wait",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="how long to wait for SSDP answers, all targets together "
@@ -251,7 +258,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     cluster.add_argument(
         "--block-size",
-        type=int,
+        type=integer(),
         default=None,
         metavar="N",
         help=f"addresses per block a worker audits (default {DEFAULT_BLOCK_SIZE})",

@@ -23,7 +23,7 @@ import nmap
 
 from ..errors import ProbeFailed, ScannerUnavailable
 from ..observations import ServiceObservation
-from ..ports import PortSet
+from ..ports import PortSet, port_ranges
 from ..timing import DiscoveryPolicy, discovery_policy
 from .versiondb import quick_banner_versiondb
 
@@ -171,7 +171,7 @@ class NmapScanner(Scanner):
         flags += ["--host-timeout", _seconds(host_timeout)]
         runs = await asyncio.gather(
             *(
-                self._run(_checked_hosts(hosts), ",".join(map(str, port_list)), flags)
+                self._run(_checked_hosts(hosts), port_ranges(port_list), flags)
                 for port_list, hosts in groups.items()
             )
         )
