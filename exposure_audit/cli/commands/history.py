@@ -13,7 +13,7 @@ from tabulate import tabulate
 from ...diff import diff_reports
 from ...errors import UsageError
 from ...history.schedule import cron_line, systemd_units
-from ...history.store import HistoryStore, RunSummary, default_history_path
+from ...history.store import HistoryStore, RunSummary, UnknownRun, default_history_path
 from ...render import render_diff, render_report
 from .output import EXIT_OK, check_output, emit, warn_if_store_shared
 from .trend import trend_of
@@ -30,6 +30,14 @@ def _store(args: argparse.Namespace) -> HistoryStore:
     check_output(getattr(args, "output", None), [(path, "history store")])
     warn_if_store_shared(path)
     return HistoryStore(path)
+
+
+def _resolve(store: HistoryStore, ref: str) -> int:
+    """The run ``ref`` names; a run the store does not hold is a usage error (exit 2)."""
+    try:
+        return store.resolve_run(ref)
+    except UnknownRun as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _summary_dict(run: RunSummary) -> dict[str, object]:
@@ -73,7 +81,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     with _store(args) as store:
-        run_id = store.resolve_run(args.run)
+        run_id = _resolve(store, args.run)
         report = store.report(run_id)
         trend = trend_of([r for r in store.runs() if r.id <= run_id])
     return emit(render_report(report, args.format, trend=trend), args.output)
@@ -89,8 +97,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 raise UsageError("the history holds fewer than two complete runs to compare")
             new_id, old_id = latest
         else:
-            old_id = store.resolve_run(args.old or "previous")
-            new_id = store.resolve_run(args.new or "latest")
+            old_id = _resolve(store, args.old or "previous")
+            new_id = _resolve(store, args.new or "latest")
+            if old_id == new_id:
+                raise UsageError(
+                    f"OLD and NEW are both run {old_id}: a run has no changes against itself;"
+                    " give two different runs"
+                )
         # The old run's not re-checked findings are part of its side, as for the scan's diff.
         diff = diff_reports(
             store.report(old_id),
