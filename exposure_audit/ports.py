@@ -41,18 +41,18 @@ class PortSet:
         return ",".join(parts)
 
     def describe(self) -> str:
-        """``tcp 22,80,5000,5001,8000-8010; udp -``: runs of three or more as ranges."""
+        """``tcp 21,22,23,80,8000-8010; udp -``: runs of four or more as ranges."""
         return f"tcp {port_ranges(self.tcp) or '-'}; udp {port_ranges(self.udp) or '-'}"
 
 
 def port_ranges(ports: Iterable[int]) -> str:
-    """Sorted unique ``ports`` as nmap's list syntax: a run of three or more consecutive
-    ports as ``low-high``, the others one by one (``22,5000,5001,8000-8010``)."""
+    """Sorted unique ``ports`` as nmap's list syntax: a run of four or more consecutive
+    ports as ``low-high``, the others one by one (``21,22,23,5000,5001,8000-8010``)."""
     items: list[str] = []
     run: list[int] = []
 
     def flush() -> None:
-        if len(run) >= 3:
+        if len(run) >= 4:
             items.append(f"{run[0]}-{run[-1]}")
         else:
             items.extend(map(str, run))

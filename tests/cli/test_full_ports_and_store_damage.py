@@ -39,8 +39,8 @@ def test_a_full_port_range_is_passed_as_a_range_and_shown_by_a_dry_run() -> None
     done = run_cli("scan", HOST, "--allow-private", "-p", "1-65535,U:1-1000", "--dry-run")
     assert done.returncode == 0, done.stderr
     assert "ports: tcp 1-65535; udp 1-1000" in done.stdout
-    mixed = run_cli("scan", HOST, "--allow-private", "-p", "22,5000,5001,8000-8010", "--dry-run")
-    assert "ports: tcp 22,5000,5001,8000-8010; udp -" in mixed.stdout
+    mixed = run_cli("scan", HOST, "--allow-private", "-p", "21-23,5000,5001,8000-8010", "--dry-run")
+    assert "ports: tcp 21,22,23,5000,5001,8000-8010; udp -" in mixed.stdout
 
 
 def test_a_full_port_scan_finds_the_one_listener(listener: Server, tmp_path: Path) -> None:

@@ -135,7 +135,13 @@ def test_a_huge_range_is_planned_lazily_within_bounds(
     targets: list[str], count: int, first_range: str
 ) -> None:
     code, peak, stdout, stderr = _bounded_cli(
-        "scan", *targets, "--allow-private", "--dry-run", "--no-history", "--max-hosts", str(1 << 32)
+        "scan",
+        *targets,
+        "--allow-private",
+        "--dry-run",
+        "--no-history",
+        "--max-hosts",
+        str(1 << 32),
     )
     assert code == 0, stderr
     assert peak < MEMORY_BOUND_KB  # before: 1.7 GB for a /8
