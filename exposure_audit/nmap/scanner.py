@@ -1,8 +1,9 @@
 """Port discovery and service versions with the real nmap, through python-nmap.
 
-Only normalised IP addresses and digit-only port lists reach nmap's command line: every host
-string is re-parsed with :mod:`ipaddress` here (defence in depth behind the target grammar), so a
-"target" can never be read as an option (CVE-2022-30284 in python-libnmap was exactly that).
+Only normalised IP addresses and port lists of digits, commas and ranges reach nmap's command
+line: every host string is re-parsed with :mod:`ipaddress` here (defence in depth behind the
+target grammar), so a "target" can never be read as an option (CVE-2022-30284 in
+python-libnmap was exactly that).
 """
 
 from __future__ import annotations
