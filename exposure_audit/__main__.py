@@ -1,5 +1,5 @@
 """``python -m exposure_audit`` runs the command-line interface."""
 
-from exposure_audit.cli.main import main
+from exposure_audit.cli.entry import run
 
-raise SystemExit(main())
+raise SystemExit(run())

@@ -46,7 +46,13 @@ class TargetError(UsageError):
         self.where = where
         self.item = item
         self.reason = reason
-        super().__init__(f"{where}: {item!r}: {reason}")
+        shown = item if len(item) <= _QUOTED else item[: _QUOTED - 1] + "…"
+        super().__init__(f"{where}: {shown!r}: {reason}")
+
+
+_QUOTED = 80
+"""At most this many characters of an item are quoted in a message: the item may be a
+300 MB line, and a message is read on a terminal."""
 
 
 class PortSpecError(UsageError):

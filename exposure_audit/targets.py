@@ -15,11 +15,15 @@ no item can be read as an nmap option (the CVE-2022-30284 class of bug: ``-oN x`
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import ipaddress
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import overload
 
 import idna
 
@@ -27,6 +31,8 @@ from .errors import TargetError
 
 __all__ = [
     "DEFAULT_MAX_HOSTS",
+    "MAX_HOSTS_CAP",
+    "AddressRanges",
     "Exclusions",
     "IPAddress",
     "IPNetwork",
@@ -43,6 +49,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_MAX_HOSTS = 65_536
+MAX_HOSTS_CAP = 1 << 32
+"""The largest ``--max-hosts`` (and config ``max_hosts``): a /0 of IPv4, a /96 of IPv6."""
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_HOST_PORT = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:/\[\]]+)):(?P<port>\d{1,5})$")
+_MAX_ITEM = 300
+"""No item is longer: a host name has at most 253 characters, a CIDR range far fewer."""
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
@@ -110,6 +123,24 @@ def parse_item(text: str, where: str) -> TargetSpec:
     item = text.strip()
     if not item:
         raise TargetError(where, text, "empty item")
+    if _URL.match(item):
+        raise TargetError(
+            where,
+            item,
+            "a URL is not a target: give its host name or address alone (use -p for ports)",
+        )
+    host_port = _HOST_PORT.match(item)
+    if host_port:
+        host = host_port["v6"] or host_port["host"]
+        raise TargetError(
+            where,
+            item,
+            f"looks like HOST:PORT: give the host ({host[:60]}) alone and use -p for ports",
+        )
+    if len(item) > _MAX_ITEM:
+        raise TargetError(
+            where, item, f"too long for an address, range or host name ({len(item):,} characters)"
+        )
     if item.startswith("-"):
         raise TargetError(where, item, "looks like an option; a target never starts with '-'")
     if any(c.isspace() or c in ",;|&$`'\"<>(){}*?!\\=" for c in item):
@@ -122,6 +153,12 @@ def parse_item(text: str, where: str) -> TargetSpec:
     return _parse_hostname(item, where)
 
 
+def _detail(exc: Exception, limit: int = 120) -> str:
+    """A parser's complaint, cut: it may quote the item again."""
+    text = str(exc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _looks_numeric(text: str) -> bool:
     return all(part.isdigit() for part in text.split(".") if part) and "." in text
 
@@ -132,7 +169,7 @@ def _parse_address(text: str, original: str, where: str) -> TargetSpec:
     try:
         address = ipaddress.ip_address(text)
     except ValueError as exc:
-        raise TargetError(where, original, f"not a valid IP address ({exc})") from None
+        raise TargetError(where, original, f"not a valid IP address ({_detail(exc)})") from None
     return TargetSpec(TargetKind.ADDRESS, address.compressed, where)
 
 
@@ -140,7 +177,7 @@ def _parse_network(text: str, where: str) -> TargetSpec:
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError as exc:
-        raise TargetError(where, text, f"not a valid CIDR range ({exc})") from None
+        raise TargetError(where, text, f"not a valid CIDR range ({_detail(exc)})") from None
     if network.num_addresses == 1:
         return TargetSpec(TargetKind.ADDRESS, network.network_address.compressed, where)
     return TargetSpec(TargetKind.NETWORK, network.compressed, where)
@@ -151,7 +188,7 @@ def _parse_hostname(text: str, where: str) -> TargetSpec:
     try:
         ascii_name = idna.encode(name, uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError) as exc:
-        raise TargetError(where, text, f"not a valid host name ({exc})") from None
+        raise TargetError(where, text, f"not a valid host name ({_detail(exc)})") from None
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
         raise TargetError(where, text, "bad host name (labels of 1-63 letters, digits, '-')")
@@ -213,12 +250,107 @@ class Exclusions:
         return name in self.names
 
 
+class AddressRanges(Sequence[str]):
+    """The addresses a plan scans, kept as ranges and spelt out only when asked: a /8 is three
+    integers here, not 16 million strings. A sequence of compressed address strings, in plan
+    order (each target's first-seen addresses, ascending), with ``len``, indexing and
+    iteration; :meth:`networks` gives the same addresses as CIDR blocks."""
+
+    def __init__(self, segments: Iterable[tuple[int, int, int]] = ()) -> None:
+        # (IP version, first, last) with first <= last, as integers.
+        self._segments = tuple(segments)
+        ends: list[int] = []
+        total = 0
+        for _, first, last in self._segments:
+            total += last - first + 1
+            ends.append(total)
+        self._ends = ends
+        self._len = total
+
+    @classmethod
+    def of(cls, addresses: Iterable[str]) -> AddressRanges:
+        """Addresses given one by one (in this order, duplicates kept)."""
+        segments = []
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            segments.append((address.version, int(address), int(address)))
+        return cls(segments)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[str]:
+        for version, first, last in self._segments:
+            make = _ADDRESS[version]
+            for number in range(first, last + 1):
+                yield make(number).compressed
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[str, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> str | tuple[str, ...]:
+        if isinstance(index, slice):
+            return tuple(self[i] for i in range(*index.indices(self._len)))
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError("address index out of range")
+        k = bisect.bisect_right(self._ends, index)
+        version, first, last = self._segments[k]
+        before = self._ends[k] - (last - first + 1)
+        return _ADDRESS[version](first + index - before).compressed
+
+    def __contains__(self, value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            address = ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        number = int(address)
+        return any(
+            v == address.version and first <= number <= last for v, first, last in self._segments
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AddressRanges):
+            return self._len == other._len and all(a == b for a, b in zip(self, other, strict=True))
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return self._len == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._segments)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(str(n) for n in itertools.islice(self.networks(), 4))
+        more = ", ..." if len(self._segments) > 4 else ""
+        return f"AddressRanges({self._len} addresses: {shown}{more})"
+
+    def networks(self) -> Iterator[IPNetwork]:
+        """The addresses as CIDR blocks, in plan order (no address spelt out)."""
+        for version, first, last in self._segments:
+            make = _ADDRESS[version]
+            yield from ipaddress.summarize_address_range(make(first), make(last))
+
+
+_ADDRESS: dict[int, type[ipaddress.IPv4Address] | type[ipaddress.IPv6Address]] = {
+    4: ipaddress.IPv4Address,
+    6: ipaddress.IPv6Address,
+}
+
+
 @dataclass(frozen=True)
 class TargetPlan:
     """What a run will scan: addresses given directly (expanded) and names to resolve first.
-    ``excluded`` names the targets (as given) that the exclusions removed entirely."""
+    ``excluded`` names the targets (as given) that the exclusions removed entirely.
+    ``addresses`` is any sequence of address strings; :func:`plan_targets` gives an
+    :class:`AddressRanges`, which spells addresses out only when they are read."""
 
-    addresses: tuple[str, ...]
+    addresses: Sequence[str]
     hostnames: tuple[str, ...]
     exclusions: Exclusions
     allow_private: bool
@@ -236,17 +368,17 @@ def plan_targets(
     allow_private: bool = False,
     max_hosts: int = DEFAULT_MAX_HOSTS,
 ) -> TargetPlan:
-    """Apply the scan policy to parsed items and expand ranges.
+    """Apply the scan policy to parsed items and expand ranges (lazily: see
+    :class:`AddressRanges`; time and memory grow with the number of items, not addresses).
 
     Raises :class:`TargetError` when an address or range is not global and ``allow_private`` is
-    false (the message names the flag), or when ranges expand past ``max_hosts`` addresses.
+    false (the message names the flag), or when ranges expand past ``max_hosts`` distinct
+    addresses (a duplicate or an overlap counts once; exclusions are not subtracted).
     Excluded addresses and names are dropped; duplicates keep their first position.
     """
     excluded = Exclusions.from_specs(exclusions)
-    total = 0
-    for spec in targets:
-        if spec.kind is TargetKind.HOSTNAME:
-            continue
+    ranged = [s for s in targets if s.kind is not TargetKind.HOSTNAME]
+    for spec in ranged:
         if spec.kind is TargetKind.NETWORK:
             reason = _network_reason(spec.network)
         else:
@@ -257,34 +389,114 @@ def plan_targets(
                 spec.value,
                 f"not a public address: {reason}; pass --allow-private to scan it anyway",
             )
-        total += spec.network.num_addresses
+    owned = _first_owners([(s.network.version, *_span(s)) for s in ranged])
+    total = 0
+    for spec, parts in zip(ranged, owned, strict=True):
+        total += sum(last - first + 1 for first, last in parts)
         if total > max_hosts:
             raise TargetError(
                 spec.where,
                 spec.value,
                 f"the targets expand past {max_hosts:,} addresses; raise --max-hosts to scan them",
             )
-    addresses = dict.fromkeys(_expand(targets, excluded))
+    blocked = {v: _merged(_span(n) for n in excluded.networks if n.version == v) for v in (4, 6)}
+    segments: list[tuple[int, int, int]] = []
+    wholly: set[str] = set()
+    for spec, parts in zip(ranged, owned, strict=True):
+        version = spec.network.version
+        if not _outside(blocked[version], *_span(spec)):
+            wholly.add(spec.value)
+        for part in parts:
+            segments += [(version, a, b) for a, b in _outside(blocked[version], *part)]
     names = dict.fromkeys(
         s.value
         for s in targets
         if s.kind is TargetKind.HOSTNAME and not excluded.excludes_name(s.value)
     )
-    gone = dict.fromkeys(s.value for s in targets if _wholly_excluded(s, excluded))
-    return TargetPlan(tuple(addresses), tuple(names), excluded, allow_private, tuple(gone))
+    gone = dict.fromkeys(
+        s.value
+        for s in targets
+        if (excluded.excludes_name(s.value) if s.kind is TargetKind.HOSTNAME else s.value in wholly)
+    )
+    return TargetPlan(
+        AddressRanges(_joined(segments)), tuple(names), excluded, allow_private, tuple(gone)
+    )
 
 
-def _wholly_excluded(spec: TargetSpec, excluded: Exclusions) -> bool:
-    if spec.kind is TargetKind.HOSTNAME:
-        return excluded.excludes_name(spec.value)
-    return all(excluded.excludes_address(a) for a in spec.network)
+def _span(item: TargetSpec | IPNetwork) -> tuple[int, int]:
+    """An item's (or network's) first and last address as integers."""
+    network = item.network if isinstance(item, TargetSpec) else item
+    return int(network.network_address), int(network.broadcast_address)
 
 
-def _expand(targets: Sequence[TargetSpec], excluded: Exclusions) -> Iterator[str]:
-    for spec in targets:
-        if spec.kind is TargetKind.HOSTNAME:
-            continue
-        network = spec.network
-        for address in network:
-            if not excluded.excludes_address(address):
-                yield address.compressed
+def _first_owners(spans: Sequence[tuple[int, int, int]]) -> list[list[tuple[int, int]]]:
+    """For each (version, first, last) span, in order, the parts of it that no earlier span
+    covers, ascending. One sweep per family over the spans' ends, the earliest span still open
+    owning each stretch: O(n log n) in the number of spans, whatever their sizes."""
+    owned: list[list[tuple[int, int]]] = [[] for _ in spans]
+    for version in (4, 6):
+        indexes = [i for i, span in enumerate(spans) if span[0] == version]
+        if indexes:
+            _sweep({i: (spans[i][1], spans[i][2]) for i in indexes}, owned)
+    return owned
+
+
+def _sweep(spans: dict[int, tuple[int, int]], owned: list[list[tuple[int, int]]]) -> None:
+    starts = sorted(spans, key=lambda i: spans[i][0])
+    points = sorted({p for first, last in spans.values() for p in (first, last + 1)})
+    open_spans: list[tuple[int, int]] = []  # a heap of (index, last): the earliest item first
+    next_start = 0
+    for k, point in enumerate(points[:-1]):
+        while next_start < len(starts) and spans[starts[next_start]][0] == point:
+            index = starts[next_start]
+            heapq.heappush(open_spans, (index, spans[index][1]))
+            next_start += 1
+        while open_spans and open_spans[0][1] < point:
+            heapq.heappop(open_spans)
+        if open_spans:
+            parts = owned[open_spans[0][0]]
+            stretch_end = points[k + 1] - 1
+            if parts and parts[-1][1] + 1 == point:
+                parts[-1] = (parts[-1][0], stretch_end)
+            else:
+                parts.append((point, stretch_end))
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Spans sorted and merged (overlapping and adjacent ones joined)."""
+    out: list[tuple[int, int]] = []
+    for first, last in sorted(spans):
+        if out and first <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def _outside(blocked: list[tuple[int, int]], first: int, last: int) -> list[tuple[int, int]]:
+    """The parts of ``first..last`` that no span of ``blocked`` (merged, sorted) covers."""
+    out: list[tuple[int, int]] = []
+    k = bisect.bisect_left(blocked, (first, first))
+    if k and blocked[k - 1][1] >= first:
+        k -= 1
+    cursor = first
+    while k < len(blocked) and blocked[k][0] <= last:
+        low, high = blocked[k]
+        if low > cursor:
+            out.append((cursor, low - 1))
+        cursor = max(cursor, high + 1)
+        k += 1
+    if cursor <= last:
+        out.append((cursor, last))
+    return out
+
+
+def _joined(segments: Iterable[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Consecutive segments that continue each other joined into one."""
+    out: list[tuple[int, int, int]] = []
+    for version, first, last in segments:
+        if out and out[-1][0] == version and out[-1][2] + 1 == first:
+            out[-1] = (version, out[-1][1], last)
+        else:
+            out.append((version, first, last))
+    return out

@@ -27,11 +27,27 @@ def test_the_default_set_has_dsm_and_the_synology_services() -> None:
     assert 161 in ports.udp
 
 
-def test_the_nmap_spec_holds_only_digits_commas_and_protocol_prefixes() -> None:
+def test_the_nmap_spec_holds_only_digits_commas_ranges_and_protocol_prefixes() -> None:
     spec = default_ports().nmap_spec(udp=True)
-    assert set(spec) <= set("0123456789,TU:")
+    assert set(spec) <= set("0123456789,-TU:")
+    assert not any(item.startswith("-") for item in spec.replace("T:", "").split(","))
     assert "U:161" in spec
     assert "U:" not in default_ports().nmap_spec(udp=False)
+
+
+def test_a_full_range_is_one_short_nmap_argument() -> None:
+    # A comma list of every port is 382 KB: past the kernel's 128 KiB limit on one argument.
+    assert parse_ports("1-65535,U:1-4,U:6").nmap_spec(udp=True) == "T:1-65535,U:1-4,6"
+    assert (
+        parse_ports("21-23,5000-5001,8000-8003").describe()
+        == "tcp 21,22,23,5000,5001,8000-8003; udp -"
+    )
+
+
+@given(st.sets(st.integers(1, 65535), max_size=60))
+def test_the_nmap_spec_names_exactly_the_ports(ports: set[int]) -> None:
+    spec = PortSet(tuple(sorted(ports))).nmap_spec(udp=False)
+    assert (parse_ports(spec.removeprefix("T:")).tcp if spec else ()) == tuple(sorted(ports))
 
 
 @given(st.text(max_size=40))

@@ -27,7 +27,7 @@ from ..errors import PortSpecError, TargetError
 from ..findings import Severity
 from ..history.accept import AcceptedRisk, accepted_from
 from ..ports import parse_ports
-from ..targets import parse_item
+from ..targets import MAX_HOSTS_CAP, parse_item
 from ..timing import MAX_RATE, PRESETS
 from ..tomlfile import KeyPath, TomlDocument, TomlFileError
 
@@ -42,6 +42,7 @@ __all__ = [
     "WebhookConfig",
     "WebhookFormat",
     "parse_config",
+    "webhook_url_problem",
 ]
 
 
@@ -223,7 +224,7 @@ _WEBHOOK_HINTS = {
     "password": f"{_NO_SECRETS}: put the whole URL in an environment variable named by url_env",
 }
 _MAX_RETRIES = 10
-_MAX_HOSTS = 1 << 32
+_MAX_HOSTS = MAX_HOSTS_CAP
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Deliberately simple: one @, no spaces, no control characters (no header injection).
 _MAILBOX = re.compile(r"^[^@\s\x00-\x1f\x7f<>,;]+@[^@\s\x00-\x1f\x7f<>,;]+$")
@@ -373,8 +374,9 @@ def _webhook(doc: TomlDocument, notify: Mapping[str, Any]) -> WebhookConfig | No
     url_env = _env_name(doc, path, table, "url_env")
     if (url is None) == (url_env is None):
         doc.fail((*path, "url"), "give exactly one of url and url_env")
-    if url is not None and not _http_url(url):
-        doc.fail((*path, "url"), "must be an http:// or https:// URL")
+    problem = webhook_url_problem(url) if url is not None else None
+    if problem is not None:
+        doc.fail((*path, "url"), problem)
     fmt = doc.choice(path, table, "format", [f.value for f in WebhookFormat])
     retries = doc.integer(path, table, "retries", 0, _MAX_RETRIES)
     return WebhookConfig(
@@ -431,14 +433,32 @@ def _email(doc: TomlDocument, notify: Mapping[str, Any]) -> EmailConfig | None:
     )
 
 
-def _http_url(url: str) -> bool:
-    if not url.isprintable() or " " in url:
-        return False
+def webhook_url_problem(url: str) -> str | None:
+    """What makes ``url`` unusable as a webhook, or None when it can be POSTed to: an
+    ``http://`` or ``https://`` URL with a host that is an address or a valid host name (IDNA,
+    not ``xn--``), a port in 1-65535 if one is given, no spaces or control characters. The
+    answer never quotes the URL (its path may be a secret)."""
+    shape = "must be an http:// or https:// URL"
+    if not url:
+        return f"{shape}, not empty"
+    if not url.isprintable() or any(c.isspace() for c in url):
+        return f"{shape} (it holds a space or a control character)"
     try:
         parts = urlsplit(url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # a bad [IPv6] part
-        return False
+        port = parts.port
+    except ValueError as exc:  # a bad [IPv6] part, a port that is not 0-65535
+        return f"{shape} ({str(exc)[:80]})"
+    if parts.scheme not in ("http", "https"):
+        return f"{shape} (its scheme is {parts.scheme[:20]!r})" if parts.scheme else shape
+    if not parts.hostname:
+        return f"{shape} with a host"
+    if port is not None and not 1 <= port <= 65_535:
+        return f"{shape} (port {port} is not 1-65535)"
+    try:
+        parse_item(parts.hostname, "webhook")
+    except TargetError as exc:
+        return f"{shape} (its host: {exc.reason[:120]})"
+    return None
 
 
 def _mailbox(doc: TomlDocument, path: KeyPath, table: Mapping[str, Any], key: str) -> str | None:

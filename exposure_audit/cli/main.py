@@ -21,7 +21,9 @@ from ..errors import RunError, UsageError
 from ..history.schedule import scan_argv
 from ..render import DIFF_FORMATS, REPORT_FORMATS
 from ..rules import RULES, rule_by_id
+from ..targets import MAX_HOSTS_CAP
 from ..timing import PRESETS
+from .argtypes import CommandParser, integer, run_ref, seconds
 from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
 from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE, check_terminal
@@ -35,6 +37,7 @@ from .settings import (
     DEFAULT_MAX_HOSTS,
     DEFAULT_REQUEST_TIMEOUT,
     DEFAULT_SSDP_WAIT,
+    MAX_BODY_CAP,
     parse_severity,
 )
 
@@ -42,7 +45,7 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="exposure-audit",
         description="Audit Internet exposure from the outside: DSM management ports, NAS "
         "services, UPnP forwards, versions; graded against 'patch, and never expose management'.",
@@ -85,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     _store_option(history)
     _config_option(history)
     history.add_argument(
-        "--limit", type=int, default=None, metavar="N", help="show only the N newest runs"
+        "--limit", type=integer(0), default=None, metavar="N", help="show only the N newest runs"
     )
     _output_options(history, ["table", "json"])
     report = _command(
@@ -95,7 +98,7 @@ def _parser() -> argparse.ArgumentParser:
         "Render a run from the history store again, in any format; --compare adds what "
         "changed since the complete run before it.",
     )
-    report.add_argument("run", metavar="RUN", help="a run id, 'latest' or 'previous'")
+    report.add_argument("run", type=run_ref, metavar="RUN", help="a run id, 'latest' or 'previous'")
     _store_option(report)
     _config_option(report)
     report.add_argument(
@@ -111,8 +114,12 @@ def _parser() -> argparse.ArgumentParser:
         "Compare two runs of the history store: new, resolved, changed and not re-checked "
         "findings, hosts and services that appeared or vanished.",
     )
-    diff.add_argument("old", nargs="?", metavar="OLD", help="default: the previous complete run")
-    diff.add_argument("new", nargs="?", metavar="NEW", help="default: the latest complete run")
+    diff.add_argument(
+        "old", nargs="?", type=run_ref, metavar="OLD", help="default: the previous complete run"
+    )
+    diff.add_argument(
+        "new", nargs="?", type=run_ref, metavar="NEW", help="default: the latest complete run"
+    )
     _store_option(diff)
     _config_option(diff)
     _output_options(diff, sorted(DIFF_FORMATS))
@@ -148,7 +155,7 @@ def _parser() -> argparse.ArgumentParser:
     inventory.add_argument("--igd", metavar="URL", help="the IGD description URL (skip SSDP)")
     inventory.add_argument(
         "--wait",
-        type=float,
+        type=seconds,
         default=3.0,
         metavar="SECONDS",
         help="how long to wait for SSDP answers (default 3)",
@@ -175,14 +182,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     grade.add_argument(
         "--host-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"with --probe: per-host deadline (default {DEFAULT_HOST_TIMEOUT:g})",
     )
     grade.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"with --probe: per-request HTTP/TLS timeout (default {DEFAULT_REQUEST_TIMEOUT:g})",
@@ -221,7 +228,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: argparse._SubParsersAction[CommandParser],
     name: str,
     summary: str,
     description: str,
@@ -263,7 +270,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--max-hosts",
-        type=int,
+        type=integer(1, MAX_HOSTS_CAP),
         default=None,
         metavar="N",
         help=f"refuse ranges expanding past N addresses (default {DEFAULT_MAX_HOSTS})",
@@ -280,21 +287,21 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     scan.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS server to ask")
     scan.add_argument(
         "--host-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"per-host deadline (default {DEFAULT_HOST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--request-timeout",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help=f"per-request HTTP/TLS timeout (default {DEFAULT_REQUEST_TIMEOUT:g})",
     )
     scan.add_argument(
         "--max-body",
-        type=int,
+        type=integer(None, MAX_BODY_CAP),
         default=None,
         metavar="BYTES",
         help="bytes read of one HTTP body, counted after decompression "
@@ -308,14 +315,14 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--rate",
-        type=int,
+        type=integer(),
         default=None,
         metavar="PROBES/S",
         help="hold nmap's discovery at this many probes per second",
     )
     scan.add_argument(
         "--retries",
-        type=int,
+        type=integer(),
         default=None,
         metavar="N",
         help="resend an unanswered probe N times (default 2)",
@@ -331,7 +338,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     scan.add_argument(
         "--ssdp-wait",
-        type=float,
+        type=seconds,
         default=None,
         metavar="SECONDS",
         help="how long to wait for SSDP answers, all targets together "
@@ -377,7 +384,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
     )
     cluster.add_argument(
         "--block-size",
-        type=int,
+        type=integer(),
         default=None,
         metavar="N",
         help=f"addresses per block a worker audits (default {DEFAULT_BLOCK_SIZE})",

@@ -15,6 +15,7 @@ always did.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from ..run.session import NotifyPlan
 from ..targets import DEFAULT_MAX_HOSTS
 from ..timing import DiscoveryPolicy, discovery_policy
 from ..upnp import Inventory
-from .config import AuditConfig, FailOn, NotifyConfig
+from .config import AuditConfig, FailOn, NotifyConfig, webhook_url_problem
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
@@ -45,6 +46,7 @@ __all__ = [
     "DEFAULT_MAX_HOSTS",
     "DEFAULT_REQUEST_TIMEOUT",
     "DEFAULT_SSDP_WAIT",
+    "MAX_BODY_CAP",
     "MIN_BODY",
     "HistorySettings",
     "NotifySettings",
@@ -70,6 +72,8 @@ DEFAULT_FAIL_ON: Final = Severity.HIGH
 MIN_BODY: Final = 1024
 """The smallest ``--max-body``: below it a login page would not fit (DSM's markers and titles
 are in its first KiB)."""
+MAX_BODY_CAP: Final = 256 << 20
+"""The largest ``--max-body`` (256 MiB): beyond it one answer could hold the run's memory."""
 
 
 def parse_severity(text: str, flag: str) -> Severity | None:
@@ -84,9 +88,10 @@ def parse_severity(text: str, flag: str) -> Severity | None:
 
 @dataclass(frozen=True)
 class ScanSettings:
-    """How hosts are scanned and probed. ``ports`` is the spec as written (None or empty: the
-    Synology set); ``timing``/``rate``/``retries`` None keep the preset's; ``upnp_inventory``
-    is a path the command opens. Values are as merged: :meth:`check_bounds` checks them."""
+    """How hosts are scanned and probed. ``ports`` is the spec as written (None: the Synology
+    set; empty is an error the command reports); ``timing``/``rate``/``retries`` None keep the
+    preset's; ``upnp_inventory`` is a path the command opens. Values are as merged:
+    :meth:`check_bounds` checks them."""
 
     ports: str | None = None
     resolver: str | None = None
@@ -113,10 +118,13 @@ class ScanSettings:
     def check_bounds(self, timeout_flags: str) -> None:
         """:class:`UsageError` for a timeout that is not positive (the message names
         ``timeout_flags``, the command's own) or a ``max_body`` under :data:`MIN_BODY`."""
-        if self.host_timeout <= 0 or self.request_timeout <= 0 or self.ssdp_wait <= 0:
+        waits = (self.host_timeout, self.request_timeout, self.ssdp_wait)
+        if not all(math.isfinite(w) and w > 0 for w in waits):
             raise UsageError(f"{timeout_flags} must be positive")
         if self.max_body < MIN_BODY:
             raise UsageError(f"--max-body must be at least {MIN_BODY} bytes")
+        if self.max_body > MAX_BODY_CAP:
+            raise UsageError(f"--max-body must be at most {MAX_BODY_CAP} bytes")
 
     def discovery(self) -> DiscoveryPolicy:
         """The discovery pace; :class:`UsageError` for a bad preset, rate or retry count."""
@@ -191,7 +199,10 @@ class NotifySettings:
     def plan(self, environ: Mapping[str, str] = os.environ) -> NotifyPlan | None:
         """Where and when to notify, None for nowhere. ``--webhook`` replaces the configured
         URL and keeps its format (its retries go back to the default); a ``url_env`` is read
-        from ``environ`` (:class:`UsageError` when unset, even with ``--webhook``)."""
+        from ``environ``. Everything a notification needs is checked here, before the scan
+        (:class:`UsageError`, never quoting a URL): each URL's syntax (the flag's, the file's,
+        the one ``url_env`` names; an empty ``--webhook`` too), and that the variables an
+        e-mail's ``username_env``/``password_env`` name are set (even with ``--webhook``)."""
         notify = self.configured
         webhook = None
         email = None
@@ -203,11 +214,29 @@ class NotifySettings:
                     f"{self.source}: notify.webhook.url_env names {hook.url_env!r}, "
                     "which is not set"
                 )
+            problem = webhook_url_problem(url)
+            if problem is not None and hook.url_env:
+                raise UsageError(
+                    f"{self.source}: notify.webhook.url_env: the URL in ${hook.url_env} {problem}"
+                )
             webhook = WebhookTarget(url, hook.format.value, retries=hook.retries)
-        if self.webhook:
+        if self.webhook is not None:
+            problem = webhook_url_problem(self.webhook)
+            if problem is not None:
+                raise UsageError(f"--webhook {problem}")
             webhook = WebhookTarget(self.webhook, webhook.format if webhook else "json")
         if notify is not None and notify.email is not None:
             mail = notify.email
+            for key, name in (
+                ("username_env", mail.username_env),
+                ("password_env", mail.password_env),
+            ):
+                if name is not None and not environ.get(name):
+                    state = "is empty" if name in environ else "is not set"
+                    raise UsageError(
+                        f"{self.source}: notify.email.{key} names {name!r}, which {state}"
+                        " (the mail could not be sent after the scan)"
+                    )
             email = EmailTarget(
                 host=mail.host,
                 port=mail.port,

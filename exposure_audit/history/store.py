@@ -66,6 +66,7 @@ __all__ = [
     "RunStatus",
     "RunSummary",
     "StoreError",
+    "UnknownRun",
     "default_history_path",
     "readable_by_others",
 ]
@@ -144,6 +145,11 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 class StoreError(RunError):
     """The history store cannot be opened, read or written: busy beyond the timeout, corrupt,
     from a newer version, not a history store at all, or a run that does not exist."""
+
+
+class UnknownRun(StoreError):
+    """:meth:`HistoryStore.resolve_run` found no run by that name: the user's mistake, which
+    the CLI reports as bad input (exit 2), unlike a store that cannot be read (exit 3)."""
 
 
 class RunCoverage(StrEnum):
@@ -566,7 +572,7 @@ class HistoryStore:
                 raise StoreError(f"no run {run_id} in history store {self._path}")
             document, status, started_at, tool_version, ports = row
             if document is not None:
-                return dict(json.loads(document))
+                return self._document(run_id, document)
             hosts = db.execute(
                 "SELECT document, recorded_at FROM run_hosts WHERE run_id = ? ORDER BY seq",
                 (run_id,),
@@ -610,14 +616,14 @@ class HistoryStore:
             with self._read() as db:
                 found = db.execute("SELECT 1 FROM runs WHERE id = ?", (int(text),)).fetchone()
             if found is None:
-                raise StoreError(f"no run {ref!r} in history store {self._path}")
+                raise UnknownRun(f"no run {ref!r} in history store {self._path}")
             return int(text)
         position = {"latest": 0, "previous": 1}.get(text.lower())
         if position is None:
-            raise StoreError(f"unknown run {ref!r}: {hint}")
+            raise UnknownRun(f"unknown run {ref!r}: {hint}")
         ids = self.latest_complete(position + 1)
         if len(ids) <= position:
-            raise StoreError(
+            raise UnknownRun(
                 f"no run {ref!r}: history store {self._path} has {len(ids)} complete run"
                 f"{'' if len(ids) == 1 else 's'}"
             )
@@ -662,6 +668,25 @@ class HistoryStore:
                 " free some space or use another --history file"
             )
         return StoreError(f"history store {self._path}: {exc}")
+
+    def _document(self, run_id: int, document: str) -> dict[str, Any]:
+        """A stored report document read back; :class:`StoreError` naming the run when the
+        text was damaged (the file can pass SQLite's checks with a damaged value in it)."""
+        try:
+            doc = json.loads(document)
+        except ValueError as exc:
+            raise self._damaged_run(run_id, "its stored report", exc) from exc
+        if not isinstance(doc, dict):
+            raise self._damaged_run(run_id, "its stored report", ValueError("not an object"))
+        return doc
+
+    def _damaged_run(self, run_id: int, what: str, exc: Exception) -> StoreError:
+        detail = str(exc)[:120]
+        return StoreError(
+            f"run {run_id} in history store {self._path} is damaged: {what} cannot be read"
+            f" ({detail}); the other runs are not affected ('exposure-audit history' lists"
+            " them)"
+        )
 
     def _corrupt(self, what: str) -> StoreError:
         return StoreError(
@@ -713,6 +738,10 @@ class HistoryStore:
         while True:
             try:
                 with self._sqlite_errors():
+                    # Reads only, first: a file that is not a store of ours (another
+                    # program's database, a newer schema) is refused before anything is
+                    # written to it; switching to WAL below rewrites its header.
+                    self._schema_version()
                     self._configure()
                     self._check_integrity()
                     self._migrate()
@@ -818,10 +847,19 @@ class HistoryStore:
             duration=duration,
             host_count=host_count,
             command=command,
-            targets=tuple(json.loads(targets)),
+            targets=self._targets(run_id, targets),
             coverage=RunCoverage(coverage),
             coverage_note=coverage_note,
         )
+
+    def _targets(self, run_id: int, text: str) -> tuple[str, ...]:
+        try:
+            targets = json.loads(text)
+            if not isinstance(targets, list):
+                raise ValueError("not a list")
+        except ValueError as exc:
+            raise self._damaged_run(run_id, "its target list", exc) from exc
+        return tuple(str(t) for t in targets)
 
     def _recorded_totals(
         self, db: sqlite3.Connection, run_id: int
@@ -857,8 +895,11 @@ class HistoryStore:
             raise StoreError(
                 f"run {run_id} in history store {self._path} cannot be read: {exc}"
             ) from exc
-        port_doc = json.loads(ports) if ports else {}
-        started = datetime.fromisoformat(started_at)
+        try:
+            port_doc = json.loads(ports) if ports else {}
+            started = datetime.fromisoformat(started_at)
+        except ValueError as exc:
+            raise self._damaged_run(run_id, "its port list", exc) from exc
         why = (
             "was interrupted before it finished"
             if status is RunStatus.INTERRUPTED

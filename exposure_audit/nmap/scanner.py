@@ -1,8 +1,9 @@
 """Port discovery and service versions with the real nmap, through python-nmap.
 
-Only normalised IP addresses and digit-only port lists reach nmap's command line: every host
-string is re-parsed with :mod:`ipaddress` here (defence in depth behind the target grammar), so a
-"target" can never be read as an option (CVE-2022-30284 in python-libnmap was exactly that).
+Only normalised IP addresses and port lists of digits, commas and ranges reach nmap's command
+line: every host string is re-parsed with :mod:`ipaddress` here (defence in depth behind the
+target grammar), so a "target" can never be read as an option (CVE-2022-30284 in
+python-libnmap was exactly that).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import nmap
 
 from ..errors import ProbeFailed, ScannerUnavailable
 from ..observations import ServiceObservation
-from ..ports import PortSet
+from ..ports import PortSet, port_ranges
 from ..timing import DiscoveryPolicy, discovery_policy
 from .versiondb import quick_banner_versiondb
 
@@ -171,7 +172,7 @@ class NmapScanner(Scanner):
         flags += ["--host-timeout", _seconds(host_timeout)]
         runs = await asyncio.gather(
             *(
-                self._run(_checked_hosts(hosts), ",".join(map(str, port_list)), flags)
+                self._run(_checked_hosts(hosts), port_ranges(port_list), flags)
                 for port_list, hosts in groups.items()
             )
         )

@@ -230,7 +230,8 @@ _EMAIL = (
         ),
         (
             "[notify.webhook]\nurl = 'ftp://example.net/x'\n",
-            "audit.toml:2: notify.webhook.url: must be an http:// or https:// URL",
+            "audit.toml:2: notify.webhook.url: must be an http:// or https:// URL"
+            " (its scheme is 'ftp')",
         ),
         (
             "[notify.webhook]\nurl = 'https://example.net/x'\nurl_env = 'HOOK'\n",

@@ -18,6 +18,7 @@ from ...history.store import (
     RunCoverage,
     RunStatus,
     RunSummary,
+    UnknownRun,
     default_history_path,
 )
 from ...render import render_diff, render_report
@@ -61,6 +62,14 @@ def _store(args: argparse.Namespace) -> HistoryStore:
     check_output(getattr(args, "output", None), inputs)
     warn_if_store_shared(path)
     return HistoryStore(path)
+
+
+def _resolve(store: HistoryStore, ref: str) -> int:
+    """The run ``ref`` names; a run the store does not hold is a usage error (exit 2)."""
+    try:
+        return store.resolve_run(ref)
+    except UnknownRun as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _summary_dict(run: RunSummary) -> dict[str, object]:
@@ -107,7 +116,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     latest complete run before it that covered what it was asked to, as the scan compared
     it), and the findings that baseline did not re-check."""
     with _store(args) as store:
-        run_id = store.resolve_run(args.run)
+        run_id = _resolve(store, args.run)
         report = store.report(run_id)
         runs = store.runs()
         trend = trend_of(_up_to(runs, run_id))
@@ -155,8 +164,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
                 raise UsageError("the history holds fewer than two complete runs to compare")
             new_id, old_id = latest
         else:
-            old_id = store.resolve_run(args.old or "previous")
-            new_id = store.resolve_run(args.new or "latest")
+            old_id = _resolve(store, args.old or "previous")
+            new_id = _resolve(store, args.new or "latest")
+            if old_id == new_id:
+                raise UsageError(
+                    f"OLD and NEW are both run {old_id}: a run has no changes against itself;"
+                    " give two different runs"
+                )
         # The old run's not re-checked findings are part of its side, as for the scan's diff.
         diff = diff_reports(
             store.report(old_id),

@@ -37,6 +37,7 @@ from ...run.session import (
     run_session,
 )
 from ...targets import (
+    AddressRanges,
     TargetPlan,
     TargetSpec,
     parse_item,
@@ -44,7 +45,9 @@ from ...targets import (
     plan_targets,
 )
 from ...text import printable
+from ..argtypes import cut
 from ..config import AuditConfig, parse_config
+from ..inputfile import LINE_CAP, read_input
 from ..settings import NotifySettings, Thresholds, merge_settings
 from .compare import render_compared, verdict
 from .output import (
@@ -60,6 +63,9 @@ from .trend import trend_of
 from .upnp import read_inventory
 
 __all__ = ["check_scan_config", "cmd_demo", "cmd_scan", "load_config", "progress_for"]
+
+_LISTED = 65_536
+"""A dry run lists at most this many addresses one by one (the default --max-hosts)."""
 
 # The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a
 # Synology DDNS name, a name with no AAAA record, and one that does not exist.
@@ -87,18 +93,11 @@ def _stop(progress: Progress | None) -> None:
 
 
 def _read_text(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{what} {path}: not found") from None
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {path}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise UsageError(f"{what} {path}: {exc.strerror}") from None
+    return read_input(path, what)
 
 
 def _items(path: Path, what: str) -> list[TargetSpec]:
-    return parse_lines(_read_text(path, what).splitlines(), str(path))
+    return parse_lines(read_input(path, what, line_cap=LINE_CAP).splitlines(), str(path))
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,7 @@ def _scope(
     for path in [*files, *map(Path, args.input_file)]:
         targets += _items(path, "targets file")
     exclusions = [parse_item(e, f"{where}: exclude") for e in (config.exclude if config else ())]
-    exclusions += [parse_item(e, f"--exclude {e!r}") for e in args.exclude]
+    exclusions += [parse_item(e, f"--exclude {cut(e)}") for e in args.exclude]
     files = [base / f for f in (config.exclude_files if config else ())]
     for path in [*files, *map(Path, args.exclude_file)]:
         exclusions += _items(path, "exclude file")
@@ -177,7 +176,8 @@ def _effective(args: argparse.Namespace, warnings: list[str] | None = None) -> _
         targets, exclusions, allow_private=scan.allow_private, max_hosts=scan.max_hosts
     )
     scan.check_bounds("--host-timeout, --request-timeout and --ssdp-wait")
-    ports = parse_ports(scan.ports) if scan.ports else default_ports()
+    # An empty -p is an error (parse_ports says so), never the default set.
+    ports = parse_ports(scan.ports) if scan.ports is not None else default_ports()
     inventory = read_inventory(scan.upnp_inventory) if scan.upnp_inventory else None
     return _Effective(
         plan=plan,
@@ -258,7 +258,19 @@ def _inputs(
     return tuple(named)
 
 
+def _check_combinations(args: argparse.Namespace) -> None:
+    """Flags that contradict each other: without a history there is nothing to compare with."""
+    if args.no_history:
+        for flag, given in (("--compare", args.compare), ("--fail-on-new", args.fail_on_new)):
+            if given:
+                raise UsageError(
+                    f"--no-history with {flag}: {flag} compares with the history's latest "
+                    "complete run, and --no-history turns the history off; drop one of them"
+                )
+
+
 def cmd_scan(args: argparse.Namespace) -> int:
+    _check_combinations(args)
     effective = _effective(args)
     # Before anything is scanned: a report must never replace what the run reads or keeps.
     history = [(effective.history, "history store")] if effective.history else []
@@ -337,10 +349,17 @@ def _command_line(argv: list[str], args: argparse.Namespace) -> str:
 
 
 def _print_dry_run(effective: _Effective) -> None:
+    """What the run would scan. Up to :data:`_LISTED` addresses are listed one by one; more
+    are shown as CIDR blocks (a /8 is one line, not 16 million)."""
     plan = effective.plan
-    print(f"{len(plan.addresses)} address(es), {len(plan.hostnames)} name(s) to resolve")
-    for address in plan.addresses:
-        print(f"address {address}")
+    count = len(plan.addresses)
+    print(f"{count} address(es), {len(plan.hostnames)} name(s) to resolve")
+    if count <= _LISTED or not isinstance(plan.addresses, AddressRanges):
+        for address in plan.addresses:
+            print(f"address {address}")
+    else:
+        for network in plan.addresses.networks():
+            print(f"range {network} ({network.num_addresses:,} addresses)")
     for name in plan.hostnames:
         print(f"name {name}")
     print(f"ports: {effective.settings.ports.describe()}")
