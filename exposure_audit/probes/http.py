@@ -770,11 +770,14 @@ def _replace_extras(
 
 
 def _with_reference_products_dropped(found: Identification) -> Identification:
-    """DSM and SRM (``reference_only``) have their own detection and rules: a catalog match or
-    hint for them is left out, so a port is never reported twice."""
+    """DSM and SRM (``reference_only``) have their own detection and rules: a one-marker hint
+    for them is left out (their deep detection did not see them). A two-marker match is kept,
+    after every other product's (an SRM page the deep detection did not confirm is still named
+    in the report; the MGMT rules never judge these products)."""
     reference = {p.id for p in load_catalog() if p.reference_only}
     return Identification(
-        tuple(m for m in found.matches if not m.reference_only),
+        tuple(m for m in found.matches if not m.reference_only)
+        + tuple(m for m in found.matches if m.reference_only),
         tuple(p for p in found.possible if p.product_id not in reference),
     )
 
