@@ -303,9 +303,13 @@ class _Session:
                 chosen.certificate,
                 ProbeAttempt("http", ProbeStatus.ERROR, reason, self.port),
             )
-        if plain_task is not None and observation.management is not None:
-            if await self._serves_plain(plain_task, observation.management.product):
-                observation = replace(observation, also_plain_http=True)
+        management = observation.management
+        if (
+            plain_task is not None
+            and management is not None
+            and await self._serves_plain(plain_task, management.product)
+        ):
+            observation = replace(observation, also_plain_http=True)
         note = f"bodies cut short: {self.cut}" if self.cut else ""
         return PortFingerprint(
             observation,
@@ -708,7 +712,7 @@ _CONTROL_CHECKS: dict[str, _ControlCheck] = {
         "/rest/system/version",
         403,
         "CSRF Error",
-        "GET /rest/system/version answered 403 \"CSRF Error\" instead of 401: no GUI password, "
+        'GET /rest/system/version answered 403 "CSRF Error" instead of 401: no GUI password, '
         "and the CSRF token that opens the REST API is handed to any visitor of /",
     ),
     # Portainer's GET /api/users/admin/check answers 204 once an administrator exists and 404

@@ -1,18 +1,21 @@
 """Real management consoles that Debian or PyPI ship, each started here and audited by the real
 CLI (real nmap): Cockpit (``cockpit-ws``, with and without TLS), CUPS (``cupsd``), Jupyter
-Server (with and without a token) and Transmission (``transmission-daemon``, with and without
-an RPC password). Each is found with its catalog product and category and gets the rule its
+Server (with and without a token), Transmission (``transmission-daemon``, with and without
+an RPC password), Syncthing (with and without a GUI password), RabbitMQ's management plugin
+and Netdata. Each is found with its catalog product and category and gets the rule its
 exposure deserves.
 
 Nothing leaves the machine: Cockpit and Jupyter listen on this run's loopback addresses and
-contact nothing on their own; cupsd, transmission-daemon and Cockpit with TLS run inside a
-network namespace of their own that holds only its loopback interface (with a documentation
-address on it), and the CLI audits them from inside it. The address outside 127.0.0.0/8 makes
-them answer as to a remote client: CUPS answers 400 to a loopback client's Host header unless
-it is "localhost" (its valid_host check), and cockpit-ws serves its page over plain HTTP to a
-loopback client where a remote one gets a redirect to https on the same port. Transmission
-would otherwise try DHT, local peer discovery and NAT-PMP/UPnP port mapping; they are switched
-off as well.
+contact nothing on their own; cupsd, transmission-daemon, Cockpit with TLS, Syncthing,
+RabbitMQ (with its epmd) and Netdata run inside a network namespace of their own that holds
+only its loopback interface (with a documentation address on it), and the CLI audits them
+from inside it. The address outside 127.0.0.0/8 makes them answer as to a remote client: CUPS
+answers 400 to a loopback client's Host header unless it is "localhost" (its valid_host check),
+and cockpit-ws serves its page over plain HTTP to a loopback client where a remote one gets a
+redirect to https on the same port. Transmission would otherwise try DHT, local peer discovery
+and NAT-PMP/UPnP port mapping, Syncthing discovery, relays, NAT traversal, usage and crash
+reports and upgrades, Netdata anonymous statistics and a cloud-metadata lookup; all of them
+are switched off as well.
 """
 
 from __future__ import annotations
@@ -493,7 +496,8 @@ def test_syncthing_gui_acts_without_a_login_only_without_a_gui_password(
             check=True,
             timeout=60,
         )
-        config = ElementTree.parse(home / "config.xml")
+        # The config syncthing generated just now, in this test's directory: trusted input.
+        config = ElementTree.parse(home / "config.xml")  # noqa: S314
         options = config.getroot().find("options")
         assert options is not None
         for name, value in _SYNCTHING_OPTIONS.items():
@@ -564,9 +568,7 @@ def _answers(namespace: str, url: str, deadline: float) -> bool:
     return False
 
 
-@pytest.mark.skipif(
-    not _rabbitmq_installed(), reason="rabbitmq-server not installed (.ci/install)"
-)
+@pytest.mark.skipif(not _rabbitmq_installed(), reason="rabbitmq-server not installed (.ci/install)")
 def test_rabbitmq_management_plugin_is_a_console_over_plain_http(tmp_path: Path) -> None:
     # Node name, base, Mnesia, log and plugin-expansion directories, config and the enabled
     # plugins all in this test's directory (the RABBITMQ_* variables of rabbitmq-env); the
@@ -633,10 +635,11 @@ def test_netdata_dashboard_is_a_console_with_its_version(tmp_path: Path) -> None
     # never found, so never run; every collector plugin is off, health (notifications) and
     # the registry too.
     (root / "etc" / ".opt-out-from-anonymous-statistics").touch()
-    plugins_off = (
-        "proc diskspace cgroups tc idlejitter statsd timex netdata-monitoring apps charts.d "
-        "python.d go.d perf slabinfo cups fping ioping nfacct ebpf"
-    ).split()
+    plugins_off = [
+        "proc", "diskspace", "cgroups", "tc", "idlejitter", "statsd", "timex",
+        "netdata-monitoring", "apps", "charts.d", "python.d", "go.d", "perf", "slabinfo", "cups",
+        "fping", "ioping", "nfacct", "ebpf",
+    ]  # fmt: skip
     (root / "netdata.conf").write_text(
         "[global]\n\trun as user = root\n\thostname = lab\n\tmemory mode = ram\n"
         "[directories]\n"
