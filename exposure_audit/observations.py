@@ -144,9 +144,11 @@ class ManagementHint:
 class HttpObservation:
     """What an HTTP or HTTPS conversation on one port showed.
 
-    ``management`` is the catalog product identified there (never for a DSM or SRM page:
-    those have ``dsm``/``srm`` and their own rules); ``management_hints`` the single-marker
-    possibilities, notes only.
+    ``management`` is the catalog product identified there (for a DSM or SRM page, the
+    catalog's ``synology-dsm``/``synology-srm`` entry built from ``dsm``/``srm``, which keep
+    their own rules); ``management_hints`` the single-marker possibilities, notes only.
+    ``also_plain_http`` is True when ``scheme`` is https and the same port served the console
+    over plain HTTP as well (one port speaking both, as CUPS 2.4 does on 631).
     """
 
     scheme: str
@@ -158,6 +160,7 @@ class HttpObservation:
     srm: bool = False
     management: ManagementObservation | None = None
     management_hints: tuple[ManagementHint, ...] = ()
+    also_plain_http: bool = False
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,7 @@ def _http(
         srm=obj.boolean("srm", default=False),
         management=management,
         management_hints=hints,
+        also_plain_http=obj.boolean("also_plain_http", default=False),
     )
 
 

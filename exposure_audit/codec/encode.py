@@ -114,6 +114,7 @@ def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[st
                 for r in http.redirects
             ],
             "srm": http.srm,
+            "also_plain_http": http.also_plain_http,
         },
         "tls": None
         if tls is None

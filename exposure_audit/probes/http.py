@@ -27,7 +27,7 @@ import ssl
 import weakref
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
@@ -44,6 +44,7 @@ from ..dsm import (
     is_srm,
     is_synology_default_certificate,
     markers_in,
+    parse_synohdpack,
 )
 from ..mgmt import (
     Identification,
@@ -56,6 +57,7 @@ from ..mgmt import (
     paths_worth_fetching,
 )
 from ..observations import (
+    DsmFingerprint,
     HttpObservation,
     ManagementHint,
     ManagementObservation,
@@ -136,6 +138,10 @@ class _Failed:
 
     def __str__(self) -> str:
         return self.reason
+
+
+# The plain answer recorded when TLS answered first (the plain request may still be running).
+_PLAIN_PENDING = _Failed("not needed: the port answered TLS")
 
 
 class _Budget:
@@ -354,7 +360,20 @@ class _Session:
         return f"{scheme}://{self.authority}{path}"
 
     async def run(self) -> PortFingerprint:
-        tls_try, plain_try = await self.identify()
+        plain_task: asyncio.Task[_Fetched | _Failed] | None = None
+        try:
+            tls_try, plain_try, plain_task = await self.identify()
+            return await self._conclude(tls_try, plain_try, plain_task)
+        finally:
+            if plain_task is not None:
+                await _drop(plain_task)
+
+    async def _conclude(
+        self,
+        tls_try: _Fetched | _Failed,
+        plain_try: _Fetched | _Failed,
+        plain_task: asyncio.Task[_Fetched | _Failed] | None,
+    ) -> PortFingerprint:
         chosen = tls_try if isinstance(tls_try, _Fetched) else plain_try
         if not isinstance(chosen, _Fetched):
             silent = _silent(tls_try) and _silent(plain_try)
@@ -378,6 +397,13 @@ class _Session:
                 chosen.certificate,
                 ProbeAttempt("http", ProbeStatus.ERROR, reason, self.port),
             )
+        management = observation.management
+        if (
+            plain_task is not None
+            and management is not None
+            and await self._serves_plain(plain_task, management.product)
+        ):
+            observation = replace(observation, also_plain_http=True)
         note = f"bodies cut short: {self.cut}" if self.cut else ""
         return PortFingerprint(
             observation,
@@ -385,16 +411,22 @@ class _Session:
             ProbeAttempt("http", ProbeStatus.COMPLETED, note, self.port),
         )
 
-    async def identify(self) -> tuple[_Fetched | _Failed, _Fetched | _Failed]:
-        """Speak TLS and plain HTTP at once; return (TLS result, plain result).
+    async def identify(
+        self,
+    ) -> tuple[_Fetched | _Failed, _Fetched | _Failed, asyncio.Task[_Fetched | _Failed] | None]:
+        """Speak TLS and plain HTTP at once; return (TLS result, plain result, the plain
+        request when TLS won (it may still be running), else None).
 
-        The first conclusive answer settles it and the other attempt is dropped (a plain HTTP
-        server may leave a TLS ClientHello hanging until the timeout, and the other way round):
-        a TLS response wins at once; a plain response wins unless it is a 400, which is what
-        TLS servers say to plain HTTP ("plain HTTP request was sent to HTTPS port"), or a
-        redirect to ``https://`` on this same address and port, which is what servers that
-        speak both on one port answer a remote plain request with (cockpit-ws on 9090): the
-        page is behind TLS, so wait for it.
+        The first conclusive answer settles it (a plain HTTP server may leave a TLS
+        ClientHello hanging until the timeout, and the other way round): a TLS response wins at
+        once; a plain response wins unless it is a 400, which is what TLS servers say to plain
+        HTTP ("plain HTTP request was sent to HTTPS port"), or a redirect to ``https://`` on
+        this same address and port, which is what servers that speak both on one port answer a
+        remote plain request with (cockpit-ws on 9090): the page is behind TLS, so wait for it.
+        When plain HTTP wins, the TLS attempt is dropped. When TLS wins, the plain request is
+        left running and handed back: a port that speaks both (CUPS 2.4 on 631, Syncthing's
+        GUI) may serve its console over plain HTTP as well, which :meth:`_serves_plain` asks
+        once a console is identified; the caller drops it otherwise.
         """
         tls = asyncio.create_task(self.get("https", "/", identify=True))
         plain = asyncio.create_task(self.get("http", "/", identify=True))
@@ -403,20 +435,57 @@ class _Session:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
                 if tls in done and isinstance(tls.result(), _Fetched):
-                    await _drop(plain)
-                    return tls.result(), _Failed("not needed: the port answered TLS")
+                    pending.discard(plain)
+                    answer = plain.result() if plain.done() else _PLAIN_PENDING
+                    return tls.result(), answer, plain
                 if (
                     plain in done
                     and _conclusive_plain(plain.result())
                     and not self._upgrades_here(plain.result())
                 ):
                     await _drop(tls)
-                    return _Failed("not needed: the port answered plain HTTP"), plain.result()
+                    pending.discard(tls)
+                    return (
+                        _Failed("not needed: the port answered plain HTTP"),
+                        plain.result(),
+                        None,
+                    )
         finally:
             # Cancelled from outside (the host deadline): leave no request running.
             for task in pending:
                 await _drop(task)
-        return tls.result(), plain.result()
+        return tls.result(), plain.result(), None
+
+    async def _serves_plain(self, plain: asyncio.Task[_Fetched | _Failed], product: str) -> bool:
+        """Whether the plain HTTP request sent beside TLS got the console ``product`` too.
+
+        Waited for at most ``identify_timeout`` more. The answer counts when, after redirects
+        that stay on plain HTTP on this endpoint, it is not a redirect (a redirect to
+        ``https://`` is the server saying "use TLS"), not a 400 (what TLS ports say to plain
+        HTTP), not a server error, and its page alone points at the same catalog product (an
+        identification or a one-marker hint: the extra paths were read over TLS already).
+        """
+        if not plain.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(plain), self.settings.identify_timeout)
+        if not plain.done() or plain.cancelled():
+            return False
+        first = plain.result()
+        if not isinstance(first, _Fetched) or not _conclusive_plain(first):
+            return False
+        if self._upgrades_here(first):
+            return False
+        try:
+            pages, _ = await self._follow(first)
+        except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, ValueError):
+            return False
+        landing = pages[-1]
+        status = landing.response.status
+        if 300 <= status < 400 or status == 400 or status >= 500:
+            return False
+        seen = identify(_sighting(self.port, first, landing))
+        named = {m.product_id for m in seen.matches} | {p.product_id for p in seen.possible}
+        return product in named
 
     async def get(
         self,
@@ -523,11 +592,13 @@ class _Session:
             responses += [f.response for f in extra if isinstance(f, _Fetched)]
         dsm = fingerprint(responses)
         srm = any(is_srm(r) for r in responses)
-        management: ManagementObservation | None = None
         hints: tuple[ManagementHint, ...] = ()
         if dsm is None and not srm:
-            # A DSM or SRM page has its own detection and rules: never reported twice.
             management, hints = await self._management(first, landed)
+        else:
+            # A DSM or SRM page has its own detection (and rules): the catalog's entry is
+            # filled from it, never matched again.
+            management = _synology_management(dsm, responses)
         return HttpObservation(
             scheme=first.scheme,
             status_code=first.response.status,
@@ -728,6 +799,16 @@ _CONTROL_CHECKS: dict[str, _ControlCheck] = {
         None,
         "/transmission/rpc answered 409 with a session id instead of 401: no RPC password",
     ),
+    # Syncthing's GUI checks its user/password before anything else (HTTP basic auth up to
+    # 1.26, a session after): only a request that got past it meets the CSRF check of the REST
+    # API, whose token "/" hands to every visitor in a CSRF-Token-<id> cookie.
+    "syncthing": _ControlCheck(
+        "/rest/system/version",
+        403,
+        "CSRF Error",
+        'GET /rest/system/version answered 403 "CSRF Error" instead of 401: no GUI password, '
+        "and the CSRF token that opens the REST API is handed to any visitor of /",
+    ),
     # Portainer's GET /api/users/admin/check answers 204 once an administrator exists and 404
     # before: the first visitor of the setup page becomes the administrator.
     "portainer": _ControlCheck(
@@ -787,13 +868,60 @@ def _replace_extras(
 
 
 def _with_reference_products_dropped(found: Identification) -> Identification:
-    """DSM and SRM (``reference_only``) have their own detection and rules: a catalog match or
-    hint for them is left out, so a port is never reported twice."""
+    """DSM and SRM (``reference_only``) have their own detection and rules: a one-marker hint
+    for them is left out (their deep detection did not see them). A two-marker match is kept,
+    after every other product's (an SRM page the deep detection did not confirm is still named
+    in the report; the MGMT rules never judge these products)."""
     reference = {p.id for p in load_catalog() if p.reference_only}
     return Identification(
-        tuple(m for m in found.matches if not m.reference_only),
+        tuple(m for m in found.matches if not m.reference_only)
+        + tuple(m for m in found.matches if m.reference_only),
         tuple(p for p in found.possible if p.product_id not in reference),
     )
+
+
+def _synology_management(
+    dsm: DsmFingerprint | None, responses: Sequence[HttpResponse]
+) -> ManagementObservation | None:
+    """The catalog's DSM entry filled from the DSM fingerprint (its markers and version), or,
+    without one, its SRM entry: the page's DSM-framework markers after ``srm-identity``, and
+    the version from SRM's ``synohdpack.version`` when it was read."""
+    wanted = "synology-dsm" if dsm is not None else "synology-srm"
+    product = next((p for p in load_catalog() if p.id == wanted), None)
+    if product is None:
+        return None
+    if dsm is not None:
+        markers, version = dsm.markers, dsm.version
+    else:
+        seen: set[str] = set()
+        for response in responses:
+            seen |= markers_in(response)
+        markers, version = ("srm-identity", *sorted(seen)), _srm_version(responses)
+    return ManagementObservation(
+        product=product.id,
+        name=product.name,
+        vendor=product.vendor,
+        category=product.category,
+        markers=tuple(markers),
+        version=version,
+    )
+
+
+_SRM_VERSION = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,4}){1,3}", re.ASCII)
+
+
+def _srm_version(responses: Sequence[HttpResponse]) -> str | None:
+    """SRM's productversion (``1.3.1``) from ``/synohdpack/synohdpack.version``, if read."""
+    for response in responses:
+        if response.path.split("?", 1)[0] != "/synohdpack/synohdpack.version":
+            continue
+        if not 200 <= response.status < 300:
+            continue
+        fields = parse_synohdpack(response.body)
+        version = (fields or {}).get("productversion", "")
+        if _SRM_VERSION.fullmatch(version):
+            return version
+    return None
 
 
 def _management_observation(match: ManagementMatch, evidence: str | None) -> ManagementObservation:

@@ -6,9 +6,12 @@ such a console served over plain HTTP (critical), MGMT002 over HTTPS (high); eit
 whatever the scheme when the probe saw the console act without a login (its evidence is in the
 finding). MGMT003, known-exploited versions, lives in :mod:`.mgmt_exploited`.
 
-Not here: DSM and SRM (the catalog's ``reference_only`` products never reach the observation;
-DSM001-DSM005 and SVC002 judge them), and single-marker "looks like" hints, which are notes in
-the report and never a finding or a grade change.
+A port that speaks TLS and plain HTTP alike (CUPS 2.4 on 631) and served the console over
+plain HTTP is judged by the worse: MGMT001, whichever scheme answered first.
+
+Not here: DSM and SRM (the catalog's ``reference_only`` products: their observation names them
+for the report, and DSM001-DSM005 and SVC002 judge them), and single-marker "looks like" hints,
+which are notes in the report and never a finding or a grade change.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Iterator
 from datetime import datetime
 
 from ..findings import Rule, Severity
+from ..mgmt import load_catalog
 from ..observations import HostObservation, ManagementObservation, ServiceObservation
 from ._base import Match, Registered
 
@@ -71,9 +75,19 @@ def product_advice(product: str) -> str:
 
 
 def _consoles(host: HostObservation) -> Iterator[tuple[ServiceObservation, ManagementObservation]]:
+    """The identified consoles, bar the ``reference_only`` products (DSM, SRM), which have
+    their own rules."""
+    reference = {p.id for p in load_catalog() if p.reference_only}
     for service in host.open_services():
-        if service.management is not None:
-            yield service, service.management
+        management = service.management
+        if management is not None and management.product not in reference:
+            yield service, management
+
+
+def _plain(service: ServiceObservation) -> bool:
+    """Whether the console was served over plain HTTP (first, or beside TLS)."""
+    http = service.http
+    return http is not None and (http.scheme == "http" or http.also_plain_http)
 
 
 def _describe(management: ManagementObservation) -> str:
@@ -82,15 +96,16 @@ def _describe(management: ManagementObservation) -> str:
     return f"{management.name}{version} ({management.category})"
 
 
-def _consoles_over(host: HostObservation, scheme: str, transport: str) -> Iterator[Match]:
-    """A match per identified console served over ``scheme``; critical when it was seen to act
-    without a login."""
+def _consoles_over(host: HostObservation, plain: bool, transport: str) -> Iterator[Match]:
+    """A match per identified console served over plain HTTP (``plain``) or only over HTTPS;
+    critical when it was seen to act without a login."""
     for service, management in _consoles(host):
-        if service.http is None or service.http.scheme != scheme:
+        if service.http is None or _plain(service) != plain:
             continue
         advice = product_advice(management.product)
+        both = " (the port speaks TLS too)" if service.http.also_plain_http else ""
         evidence = (
-            f"{_describe(management)} reachable over {transport} on {service.port}/tcp "
+            f"{_describe(management)} reachable over {transport} on {service.port}/tcp{both} "
             f"(markers: {', '.join(management.markers)})" + (f"; {advice}" if advice else "")
         )
         if management.unauthenticated:
@@ -105,11 +120,11 @@ def _consoles_over(host: HostObservation, scheme: str, transport: str) -> Iterat
 
 
 def _check_plain(host: HostObservation, now: datetime) -> Iterator[Match]:
-    return _consoles_over(host, "http", "plain HTTP")
+    return _consoles_over(host, True, "plain HTTP")
 
 
 def _check_tls(host: HostObservation, now: datetime) -> Iterator[Match]:
-    return _consoles_over(host, "https", "HTTPS")
+    return _consoles_over(host, False, "HTTPS")
 
 
 _RATIONALE = (

@@ -306,7 +306,14 @@ def test_the_demo_management_consoles_are_found_with_their_category_and_rule(
         ], name
     jupyter = hosts[lab.host("jupyter").address]
     assert "api/kernels" in jupyter["findings"][0]["severity_reason"]
-    # DSM ports keep DSM's rules and are not reported a second time as management consoles.
+    # DSM ports keep DSM's rules and their dsm object, and also name the product in
+    # management, without a second (MGMT) finding.
     syno = hosts[lab.host("syno43").address]
-    assert all(s["management"] is None for s in syno["services"])
+    web = [s for s in syno["services"] if s["dsm"] is not None]
+    assert web
+    for service in web:
+        assert service["management"]["product"] == "synology-dsm"
+        assert service["management"]["category"] == "nas"
+        assert service["management"]["version"] == service["dsm"]["version"]
     assert not [f for f in syno["findings"] if f["rule"].startswith("MGMT")]
+    assert {f["rule"] for f in syno["findings"]} & {"DSM001", "DSM002"}

@@ -20,7 +20,8 @@ from exposure_audit.mgmt import load_catalog
 from tests.cli.runner import run_cli
 
 NETWORK = "127.142.1.0/24"
-# DSM and SRM keep their own detection and rules (DSM001-005, SVC002): no catalog match.
+# DSM and SRM keep their own detection and rules (DSM001-005, SVC002); their management object
+# is filled from that detection, never from a second catalog match.
 REFERENCE_ONLY = {"synology-dsm", "synology-srm"}
 
 
@@ -67,15 +68,22 @@ def test_every_console_is_identified_with_its_category_and_disclosed_version(
         assert expected is not None
         (service,) = [s for s in hosts[lab_host.address]["services"] if s["state"] == "open"]
         assert service["port"] == lab_host.ports[0], lab_host.name
+        management = service["management"]
         if expected.product == "synology-dsm":
-            assert service["management"] is None  # never reported twice
+            # DSM keeps its dsm object and also gets management, filled from it (its rules
+            # stay DSM001-DSM005: checked below).
             assert service["dsm"]["version"] == expected.version
+            assert management["product"] == "synology-dsm"
+            assert management["category"] == "nas"
+            assert management["version"] == expected.version
+            assert management["markers"] == service["dsm"]["markers"]
             continue
         if expected.product == "synology-srm":
-            assert service["management"] is None
             assert service["http"]["srm"] is True
+            assert management["product"] == "synology-srm"
+            assert management["category"] == "router-firewall"
+            assert "srm-identity" in management["markers"]
             continue
-        management = service["management"]
         assert management is not None, lab_host.name
         assert management["product"] == expected.product
         assert management["category"] == catalog[expected.product].category

@@ -85,6 +85,31 @@ def test_dsm_ports_keep_their_own_rules_only() -> None:
     assert "DSM001" in rules and not any(r.startswith("MGMT") for r in rules)
 
 
+def test_dsm_and_srm_named_in_management_still_get_no_mgmt_finding() -> None:
+    dsm = DsmFingerprint(("title", "sds-session"), version="7.2")
+    named = ManagementObservation(
+        "synology-dsm", "Synology DiskStation Manager (DSM)", "Synology", "nas", dsm.markers, "7.2"
+    )
+    for scheme, port, expected in (("http", 5000, "DSM001"), ("https", 5001, "DSM002")):
+        rules = {f.rule for f in evaluate_host(_host(scheme, named, port=port, dsm=dsm), NOW)}
+        assert expected in rules and not any(r.startswith("MGMT") for r in rules)
+    srm = ManagementObservation(
+        "synology-srm", "Synology Router Manager (SRM)", "Synology", "router-firewall", ("x",)
+    )
+    rules = {f.rule for f in evaluate_host(_host("http", srm, port=8000), NOW)}
+    assert not any(r.startswith("MGMT") for r in rules)
+
+
+def test_a_console_served_over_plain_http_beside_tls_is_mgmt001_not_mgmt002() -> None:
+    # CUPS 2.4 speaks both on 631: TLS answered first, and plain HTTP served the console too.
+    http = HttpObservation("https", 200, management=QNAP, also_plain_http=True)
+    service = ServiceObservation(631, "tcp", "open", "https", http=http)
+    host = HostObservation("198.51.100.7", AddressFamily.IPV4, services=(service,))
+    (finding,) = evaluate_host(host, NOW)
+    assert (finding.rule, finding.severity) == ("MGMT001", Severity.CRITICAL)
+    assert "the port speaks TLS too" in finding.evidence
+
+
 def test_the_rules_are_registered() -> None:
     assert rule_by_id("mgmt001").severity is Severity.CRITICAL
     assert rule_by_id("MGMT002").severity is Severity.HIGH
