@@ -76,7 +76,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_id = store.resolve_run(args.run)
         report = store.report(run_id)
         trend = trend_of([r for r in store.runs() if r.id <= run_id])
-    return emit(render_report(report, args.format, trend=trend), args.output)
+    return emit(render_report(report, args.format, trend=trend, run_id=run_id), args.output)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

@@ -333,12 +333,12 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
             diff=outcome.diff if args.compare else None,
         )
     if not args.compare:
-        return render_report(outcome.report, args.format)
+        return render_report(outcome.report, args.format, run_id=outcome.run_id)
     if args.format == "json":
         doc = to_dict(outcome.report)
         doc["diff"] = diff_to_dict(outcome.diff) if outcome.diff else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
-    text = render_report(outcome.report, args.format)
+    text = render_report(outcome.report, args.format, run_id=outcome.run_id)
     if args.format == "table":
         if outcome.diff is None:
             text += "\nno earlier complete run to compare with\n"
