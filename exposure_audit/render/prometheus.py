@@ -196,9 +196,7 @@ def _per_host(findings: Iterable[Finding]) -> list[tuple[_Labels, float]]:
     ]
 
 
-def _new_findings(
-    report: Report, diff: ReportDiff | None, first_run: bool
-) -> list[Finding] | None:
+def _new_findings(report: Report, diff: ReportDiff | None, first_run: bool) -> list[Finding] | None:
     if diff is not None:
         return [c.after for c in diff.worsened() if c.after is not None]
     return report.findings() if first_run else None

@@ -13,6 +13,7 @@ from typing import TextIO
 from ...codec import to_dict
 from ...errors import RunError, UsageError
 from ...history.accept import AcceptedRisk, parse_accepted
+from ...history.apprise_notify import shown_url
 from ...history.notify import redact_url
 from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
@@ -49,6 +50,7 @@ from ...targets import (
 from ...text import printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
+from .metrics import write_metrics
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -116,6 +118,7 @@ class _Effective:
     notify: NotifyPlan | None
     cluster: ClusterOptions | None = None
     inputs: tuple[tuple[Path, str], ...] = ()
+    metrics: Path | None = None
 
 
 def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOptions | None:
@@ -188,7 +191,17 @@ def _effective(args: argparse.Namespace) -> _Effective:
         notify=merged.notify.plan(),
         cluster=_cluster(args, config),
         inputs=_inputs(args, config, base, scan.upnp_inventory),
+        metrics=_metrics_path(args, config, base),
     )
+
+
+def _metrics_path(args: argparse.Namespace, config: AuditConfig | None, base: Path) -> Path | None:
+    """``--metrics``, else the config's ``[metrics] path`` (relative to the config file)."""
+    if args.metrics:
+        return Path(args.metrics)
+    if config is not None and config.metrics is not None:
+        return base / config.metrics.path
+    return None
 
 
 def _config(path: str) -> AuditConfig:
@@ -230,6 +243,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     # Before anything is scanned: a report must never replace what the run reads or keeps.
     history = [(effective.history, "history store")] if effective.history else []
     check_output(args.output, [*history, *effective.inputs])
+    if effective.metrics is not None:
+        report_file = [(Path(args.output), "report (-o)")] if args.output else []
+        check_output(
+            str(effective.metrics), [*history, *effective.inputs, *report_file], "--metrics"
+        )
     history_busy_timeout()  # a bad $EXPOSURE_AUDIT_HISTORY_TIMEOUT stops the run here (exit 2)
     if args.dry_run:
         _print_dry_run(effective)
@@ -261,7 +279,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         command=_command_line(sys.argv[1:], args),
         targets=[*effective.plan.addresses, *effective.plan.hostnames],
         compare=args.compare,
-        need_diff=effective.thresholds.fail_on_new is not None,
+        need_diff=effective.thresholds.fail_on_new is not None or effective.metrics is not None,
         accepted=effective.accepted,
         notify=effective.notify,
     )
@@ -293,13 +311,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _command_line(argv: list[str], args: argparse.Namespace) -> str:
-    """The command as stored in the history, with the webhook URL cut to its origin: its path
-    is the credential of a chat webhook (however the flag was spelt: ``--webhook=URL``,
-    ``--webh URL``)."""
-    secret = args.webhook
+    """The command as stored in the history, with the webhook URL cut to its origin (its path
+    is the credential of a chat webhook) and each ``--notify`` URL to its scheme (Apprise URLs
+    carry their token anywhere), however the flag was spelt (``--webhook=URL``, ``--webh
+    URL``)."""
     words = ["exposure-audit", *argv]
-    if secret:
-        words = [w.replace(secret, redact_url(secret)) for w in words]
+    if args.webhook:
+        words = [w.replace(args.webhook, redact_url(args.webhook)) for w in words]
+    for index, url in enumerate(args.notify or (), 1):
+        words = [w.replace(url, shown_url(url, index).split(" ", 1)[1]) for w in words]
     return " ".join(words)
 
 
@@ -318,6 +338,11 @@ def _print_dry_run(effective: _Effective) -> None:
         f"{http.request_timeout:g} s, max-body {http.max_body_bytes} bytes"
     )
     print(f"history: {effective.history or 'off'}")
+    if effective.metrics is not None:
+        print(f"metrics: {effective.metrics}")
+    if effective.notify is not None and effective.notify.apprise is not None:
+        shown = [shown_url(u, i) for i, u in enumerate(effective.notify.apprise.urls, 1)]
+        print(f"apprise: {', '.join(shown)}")
     if effective.cluster is not None:
         cluster = effective.cluster
         vantages = f", vantages {', '.join(cluster.vantages)}" if cluster.vantages else ""
@@ -364,6 +389,8 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
     """Write the report, say on stderr what went wrong, and give the exit code: 3 when the run
     was interrupted, could not finish or be written or stored, or audited no host at all."""
     code = emit(_render(outcome, args), args.output)
+    if effective.metrics is not None and not write_metrics(effective.metrics, outcome):
+        code = EXIT_RUN
     report = outcome.report
     nothing = say_nothing_audited(report)
     for error in [*outcome.store_errors, *outcome.compare_errors]:
