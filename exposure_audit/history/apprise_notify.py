@@ -183,9 +183,10 @@ class _Worker(threading.Thread):
             if plugin is None:
                 self.delivered, self.crash = False, "Apprise cannot use this URL"
                 return
-            # The service's own socket timeouts stay inside the deadline.
+            # The service's own socket timeouts end the thread soon after the deadline (a
+            # second later, so that the deadline, not a race with it, says what happened).
             plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, self._timeout)
-            plugin.socket_read_timeout = self._timeout
+            plugin.socket_read_timeout = self._timeout + 1
             self.delivered = bool(
                 plugin.notify(
                     body=self._message.markdown or self._message.text,
