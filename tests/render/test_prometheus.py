@@ -53,7 +53,9 @@ def test_the_metrics_of_a_run_pass_promtool_and_say_what_the_run_found() -> None
     assert values['exposure_audit_findings{severity="critical"}'] == "3"
     assert values['exposure_audit_findings{severity="medium"}'] == "0"  # zeros are written
     assert (
-        values['exposure_audit_host_findings{address="198.51.100.7",rule="DSM001",severity="critical"}']
+        values[
+            'exposure_audit_host_findings{address="198.51.100.7",rule="DSM001",severity="critical"}'
+        ]
         == "1"
     )
     assert float(values["exposure_audit_last_run_timestamp_seconds"]) == (
