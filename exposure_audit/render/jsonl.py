@@ -3,8 +3,8 @@ the Elastic Common Schema (ECS) where ECS has one.
 
 Pure. Each line is one finding of the run (accepted ones too, flagged), nested objects as ECS
 writes them (``{"rule": {"id": ...}}``, which Elasticsearch, OpenSearch, Splunk and Loki read
-alike). A run without findings writes nothing: the metrics (``--metrics``) and the history say
-that a run happened. The mapping, with the reasons for each choice, is in
+alike). A run without findings writes nothing: the metrics (``--metrics``), the history and
+stderr say that a run happened, and what it could not audit. The mapping, with the reasons for each choice, is in
 ``docs/integrations.md``:
 
 =============================  ==============================================================
@@ -25,8 +25,9 @@ that a run happened. The mapping, with the reasons for each choice, is in
 ``observer.*``                 the tool (product, vendor, version, type ``scanner``)
 ``message``                    one line: severity, rule, where, title
 ``exposure_audit.*``           no ECS field: finding id, evidence, remediation, severity
-                               reason, acceptance, the host's grade, the run's id and
-                               completeness
+                               reason, acceptance, the host's grade, the run's id,
+                               completeness and notes (:meth:`Report.run_notes`: targets not
+                               audited, interrupted, UDP skipped, stale accepted risks)
 =============================  ==============================================================
 
 Text from targets is JSON-escaped (every line is ASCII) and made printable; a line never holds
@@ -144,7 +145,11 @@ def _own_fields(
             "grade": host.grade.value,
             "names": list(map(printable, host.observation.hostnames)),
         },
-        "run": {"id": run_id, "complete": report.complete and not report.interrupted},
+        "run": {
+            "id": run_id,
+            "complete": report.complete and not report.interrupted,
+            "notes": [printable(n, _TEXT_LIMIT) for n in report.run_notes()],
+        },
     }
     if finding.severity_reason:
         fields["severity_reason"] = printable(finding.severity_reason, _TEXT_LIMIT)
