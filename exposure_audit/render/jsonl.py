@@ -4,8 +4,8 @@ the Elastic Common Schema (ECS) where ECS has one.
 Pure. Each line is one finding of the run (accepted ones too, flagged), nested objects as ECS
 writes them (``{"rule": {"id": ...}}``, which Elasticsearch, OpenSearch, Splunk and Loki read
 alike). A run without findings writes nothing: the metrics (``--metrics``), the history and
-stderr say that a run happened, and what it could not audit. The mapping, with the reasons for each choice, is in
-``docs/integrations.md``:
+stderr say that a run happened, and what it could not audit. The mapping, with the reasons
+for each choice, is in ``docs/integrations.md``:
 
 =============================  ==============================================================
 ``@timestamp``                 the run's end (when the finding was last seen)
