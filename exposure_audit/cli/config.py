@@ -32,11 +32,13 @@ from ..timing import MAX_RATE, PRESETS
 from ..tomlfile import KeyPath, TomlDocument, TomlFileError
 
 __all__ = [
+    "AppriseConfig",
     "AuditConfig",
     "ConfigError",
     "EmailConfig",
     "FailOn",
     "HistoryConfig",
+    "MetricsConfig",
     "NotifyConfig",
     "NotifyWhen",
     "WebhookConfig",
@@ -116,6 +118,20 @@ class EmailConfig:
 
 
 @dataclass(frozen=True)
+class AppriseConfig:
+    """``[notify.apprise]``: notifications through Apprise (``slack://``, ``discord://``,
+    ``ntfy://``, ``tgram://``, ``json://``...). ``urls`` as written in the file and/or
+    ``urls_env``, the name of an environment variable holding more of them (separated by
+    spaces, commas or line breaks: the tokens in these URLs are secrets). ``timeout`` bounds
+    all the deliveries together. The URLs are checked by Apprise itself when the scan starts
+    (here only their shape, ``scheme://...``)."""
+
+    urls: tuple[str, ...] = ()
+    urls_env: str | None = None
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class NotifyConfig:
     """``[notify]``: when to send, and the channels (at least one of them is set)."""
 
@@ -124,6 +140,15 @@ class NotifyConfig:
     fail_run_on_error: bool = False
     webhook: WebhookConfig | None = None
     email: EmailConfig | None = None
+    apprise: AppriseConfig | None = None
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """``[metrics]``: the Prometheus text file each run writes (relative to the config's
+    directory), for node_exporter's textfile collector."""
+
+    path: str
 
 
 @dataclass(frozen=True)
@@ -157,6 +182,7 @@ class AuditConfig:
     accepted_files: tuple[str, ...] = ()
     notify: NotifyConfig | None = None
     cluster: ClusterConfig | None = None
+    metrics: MetricsConfig | None = None
 
     def resolve(self, path: str) -> str:
         """``path`` as the file meant it: absolute paths as they are, others under
@@ -187,6 +213,7 @@ _TOP_KEYS = (
     "accepted_files",
     "notify",
     "cluster",
+    "metrics",
 )
 _TOP_HINTS = {
     "webhook": "unknown key (webhooks go in a [notify.webhook] table)",
@@ -195,11 +222,21 @@ _TOP_HINTS = {
     "input_file": "unknown key (the key is target_files)",
     "input_files": "unknown key (the key is target_files)",
     "accepted": "unknown key (accepted risks are [[accept]] tables, or files in accepted_files)",
+    "apprise": "unknown key (Apprise URLs go in a [notify.apprise] table: urls = [...])",
+    "metrics_path": "unknown key (write [metrics] then path = ...)",
 }
 _HISTORY_KEYS = ("path", "enabled")
 _CLUSTER_KEYS = ("scheduler", "vantages", "block_size")
 _MAX_BLOCK = 4096
-_NOTIFY_KEYS = ("when", "min_severity", "fail_run_on_error", "webhook", "email")
+_NOTIFY_KEYS = ("when", "min_severity", "fail_run_on_error", "webhook", "email", "apprise")
+_NOTIFY_HINTS = {
+    "notify": "unknown key (Apprise URLs go in a [notify.apprise] table: urls = [...])",
+    "urls": "unknown key (Apprise URLs go in a [notify.apprise] table: urls = [...])",
+}
+_APPRISE_KEYS = ("urls", "urls_env", "timeout")
+_MAX_NOTIFY_TIMEOUT = 300.0
+_APPRISE_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\S")
+_METRICS_KEYS = ("path",)
 _WEBHOOK_KEYS = ("url", "url_env", "format", "retries")
 _EMAIL_KEYS = (
     "host",
@@ -266,6 +303,7 @@ def parse_config(text: str, source: str) -> AuditConfig:
         accepted_files=doc.texts(here, top, "accepted_files") or (),
         notify=_notify(doc, top),
         cluster=_cluster(doc, top),
+        metrics=_metrics(doc, top),
     )
 
 
@@ -348,20 +386,54 @@ def _notify(doc: TomlDocument, top: Mapping[str, Any]) -> NotifyConfig | None:
     if table is None:
         return None
     path: KeyPath = ("notify",)
-    doc.check_keys(path, table, _NOTIFY_KEYS)
+    doc.check_keys(path, table, _NOTIFY_KEYS, _NOTIFY_HINTS)
     when = doc.choice(path, table, "when", [w.value for w in NotifyWhen])
     severity = doc.choice(path, table, "min_severity", [s.label for s in Severity])
     webhook = _webhook(doc, table)
     email = _email(doc, table)
-    if webhook is None and email is None:
-        doc.fail(path, "no channel: add a [notify.webhook] or a [notify.email] table")
+    apprise = _apprise(doc, table)
+    if webhook is None and email is None and apprise is None:
+        doc.fail(
+            path, "no channel: add a [notify.webhook], [notify.email] or [notify.apprise] table"
+        )
     return NotifyConfig(
         when=NotifyWhen(when) if when else NotifyWhen.CHANGE,
         min_severity=Severity.parse(severity) if severity else Severity.INFO,
         fail_run_on_error=bool(doc.boolean(path, table, "fail_run_on_error")),
         webhook=webhook,
         email=email,
+        apprise=apprise,
     )
+
+
+def _apprise(doc: TomlDocument, notify: Mapping[str, Any]) -> AppriseConfig | None:
+    table = doc.table(("notify",), notify, "apprise")
+    if table is None:
+        return None
+    path: KeyPath = ("notify", "apprise")
+    doc.check_keys(path, table, _APPRISE_KEYS)
+    urls = doc.texts(path, table, "urls") or ()
+    for i, url in enumerate(urls):
+        if not url.isprintable() or not _APPRISE_URL.match(url):
+            # The value is never quoted back: it holds the service's token.
+            doc.fail((*path, "urls", i), "must be an Apprise URL like ntfy://host/topic")
+    urls_env = _env_name(doc, path, table, "urls_env")
+    if not urls and urls_env is None:
+        doc.fail(path, "no URL: give urls = [...] or urls_env = NAME")
+    timeout = doc.seconds(path, table, "timeout")
+    if timeout is not None and timeout > _MAX_NOTIFY_TIMEOUT:
+        doc.fail((*path, "timeout"), f"at most {_MAX_NOTIFY_TIMEOUT:g} seconds")
+    return AppriseConfig(urls=urls, urls_env=urls_env, timeout=timeout or 10.0)
+
+
+def _metrics(doc: TomlDocument, top: Mapping[str, Any]) -> MetricsConfig | None:
+    table = doc.table((), top, "metrics")
+    if table is None:
+        return None
+    path: KeyPath = ("metrics",)
+    doc.check_keys(path, table, _METRICS_KEYS)
+    where = doc.require((*path, "path"), doc.text(path, table, "path"), "the .prom file to write")
+    return MetricsConfig(where)
 
 
 def _webhook(doc: TomlDocument, notify: Mapping[str, Any]) -> WebhookConfig | None:

@@ -369,6 +369,20 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         help="accepted risks ([[accept]] entries in TOML)",
     )
     scan.add_argument("--webhook", metavar="URL", help="POST a notification here after the run")
+    scan.add_argument(
+        "--notify",
+        action="append",
+        default=None,
+        metavar="URL",
+        help="notify through Apprise (slack://, discord://, ntfy://, tgram://, json://...; "
+        "repeatable; replaces the config's [notify.apprise] URLs; needs exposure-audit[notify])",
+    )
+    scan.add_argument(
+        "--metrics",
+        metavar="FILE",
+        help="write the run as Prometheus metrics here, atomically (node_exporter's textfile "
+        "collector reads *.prom)",
+    )
     _output_options(scan, REPORT_FORMATS)
     scan.add_argument(
         "--fail-on",

@@ -25,6 +25,7 @@ from typing import Final, TypeVar
 from ..diff import ReportDiff
 from ..errors import UsageError
 from ..findings import Severity
+from ..history.apprise_notify import AppriseTarget, check_apprise_urls, split_urls
 from ..history.notify import EmailTarget, WebhookTarget
 from ..history.store import default_history_path
 from ..ports import PortSet
@@ -190,11 +191,13 @@ class HistorySettings:
 
 @dataclass(frozen=True)
 class NotifySettings:
-    """``--webhook`` and the config file's ``[notify]`` (``source`` names that file)."""
+    """``--webhook``, ``--notify`` and the config file's ``[notify]`` (``source`` names that
+    file)."""
 
     webhook: str | None = None
     configured: NotifyConfig | None = None
     source: str = ""
+    apprise: tuple[str, ...] = ()
 
     def plan(self, environ: Mapping[str, str] = os.environ) -> NotifyPlan | None:
         """Where and when to notify, None for nowhere. ``--webhook`` replaces the configured
@@ -247,17 +250,42 @@ class NotifySettings:
                 password_env=mail.password_env,
                 retries=mail.retries,
             )
-        if webhook is None and email is None:
+        apprise = self._apprise(environ)
+        if webhook is None and email is None and apprise is None:
             return None
         if notify is None:
-            return NotifyPlan(webhook=webhook)
+            return NotifyPlan(webhook=webhook, apprise=apprise)
         return NotifyPlan(
             when=notify.when.value,
             min_severity=notify.min_severity,
             webhook=webhook,
             email=email,
             fail_run_on_error=notify.fail_run_on_error,
+            apprise=apprise,
         )
+
+    def _apprise(self, environ: Mapping[str, str]) -> AppriseTarget | None:
+        """``--notify`` URLs (they replace the config's), else ``[notify.apprise]``'s ``urls``
+        and those in ``$urls_env``; each checked by Apprise (:class:`UsageError` naming it by
+        number, never quoting it)."""
+        configured = self.configured.apprise if self.configured is not None else None
+        timeout = configured.timeout if configured is not None else AppriseTarget.timeout
+        if self.apprise:
+            check_apprise_urls(self.apprise, "--notify")
+            return AppriseTarget(self.apprise, timeout)
+        if configured is None:
+            return None
+        urls = list(configured.urls)
+        if configured.urls_env is not None:
+            found = split_urls(environ.get(configured.urls_env, ""))
+            if not found:
+                raise UsageError(
+                    f"{self.source}: notify.apprise.urls_env names {configured.urls_env!r}, "
+                    "which is not set"
+                )
+            urls += found
+        check_apprise_urls(urls, f"{self.source}: notify.apprise")
+        return AppriseTarget(tuple(urls), timeout)
 
 
 @dataclass(frozen=True)
@@ -310,7 +338,12 @@ def merge_settings(flags: argparse.Namespace, config: AuditConfig | None) -> Set
         enabled=not _switch(flags, "no_history") and file.history.enabled,
         path=Path(history_flag) if history_flag else configured_store,
     )
-    notify = NotifySettings(_flag(flags, "webhook", str), file.notify, file.source)
+    notify = NotifySettings(
+        _flag(flags, "webhook", str),
+        file.notify,
+        file.source,
+        tuple(getattr(flags, "notify", None) or ()),
+    )
     return Settings(scan, _thresholds(flags, file), history, notify)
 
 

@@ -2,17 +2,22 @@
 
 Pure. :func:`should_notify` applies the notification policy to a run and its diff against the
 previous run; :func:`compose` turns them into a :class:`Message` carrying the same content in
-three shapes: an e-mail subject and plain-text body, a JSON payload for webhooks, and a
-Slack-compatible ``{"text": ...}`` payload. :mod:`exposure_audit.history.notify` delivers them.
+four shapes: an e-mail subject and plain-text body, a JSON payload for webhooks, a
+Slack-compatible ``{"text": ...}`` payload, and a Markdown body for chat services (Apprise,
+which turns it into each service's own format). :mod:`exposure_audit.history.notify` and
+:mod:`exposure_audit.history.apprise_notify` deliver them.
 
 Every string that came from a target (titles and the change descriptions built from banners)
 goes through :func:`~exposure_audit.text.printable`; the Slack text is additionally escaped
 the way Slack asks (``&``, ``<``, ``>``), so a banner cannot ping ``<!channel>`` or forge a
-link.
+link; in the Markdown body target text has every Markdown and HTML control character
+backslash-escaped and a zero-width space after each ``@`` (no link, image, markup or
+``@everyone`` mention can come from a banner).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,13 +49,15 @@ class Message:
 
     ``subject`` is one line with no target-supplied text; ``text`` is the plain-text e-mail
     body; ``payload`` is the JSON-able webhook body (schema :data:`SCHEMA`); ``slack`` is
-    ``{"text": ...}`` for Slack-compatible incoming webhooks.
+    ``{"text": ...}`` for Slack-compatible incoming webhooks; ``markdown`` is the chat body
+    (CommonMark; the subject is its title, sent apart).
     """
 
     subject: str
     text: str
     payload: dict[str, Any]
     slack: dict[str, str]
+    markdown: str = ""
 
 
 def should_notify(
@@ -103,6 +110,7 @@ def compose(
         text=text,
         payload=_payload(report, diff, new, resolved, changed, shortfall),
         slack={"text": _slack_escape(f"{subject}\n\n{text}")},
+        markdown=_markdown(report, diff, new, resolved, changed, shortfall),
     )
 
 
@@ -452,3 +460,130 @@ def _slack_escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters; see
     https://api.slack.com/reference/surfaces/formatting#escaping."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- Markdown (chat) ----------------------------------------------------------------------
+
+# Target text never starts a line here (a bullet or a label comes first), so the characters
+# that matter only there (#, -, +, digits with a dot) need no escape.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|~])")
+
+
+def _md(text: str) -> str:
+    """Target text made inert in Markdown: printable, every control character of Markdown and
+    HTML backslash-escaped, and ``@`` kept from starting a mention (a zero-width space)."""
+    return _MD_SPECIAL.sub(r"\\\1", printable(text)).replace("@", "@\u200b")
+
+
+def _markdown(
+    report: Report,
+    diff: ReportDiff | None,
+    new: Sequence[FindingChange],
+    resolved: Sequence[FindingChange],
+    changed: Sequence[FindingChange],
+    shortfall: CoverageShortfall | None,
+) -> str:
+    """The message for chat: the verdict first, then what changed, each finding one bullet."""
+    blocks: list[str] = []
+    if shortfall is not None:
+        blocks.append(
+            f"**{_md(shortfall.describe())}**  \nThis run is not used as the baseline of later "
+            "comparisons."
+        )
+    grade = f"**Grade {report.grade.value}**"
+    if diff is not None and diff.old_grade != report.grade:
+        grade += f" (was {diff.old_grade.value})"
+    verdict = [grade + " \u00b7 findings: " + _counts_line(report)]
+    if _incomplete(report):
+        verdict.append("**Run INCOMPLETE**: what could not be tested is not known to be safe.")
+        hosts = [_md(h.address) for h in report.incomplete_hosts()]
+        if hosts:
+            verdict.append("Hosts not fully tested: " + ", ".join(hosts))
+    if diff is not None and diff.not_rechecked:
+        verdict.append(
+            f"The grade covers only what this run looked at: "
+            f"{_plural(len(diff.not_rechecked), 'earlier finding')} not re-checked."
+        )
+    blocks.append("  \n".join(verdict))
+    if diff is None:
+        blocks.append("_First run: every finding is listed as new._")
+    blocks.extend(_md_section("New", new, _md_new))
+    blocks.extend(_md_section("Changed", changed, _md_changed))
+    blocks.extend(_md_section("Resolved", resolved, _md_resolved))
+    if diff is not None:
+        blocks.extend(
+            _md_section(
+                "Not re-checked",
+                diff.not_rechecked,
+                _md_unresolved,
+                "this run did not look at these; not counted as resolved",
+            )
+        )
+        blocks.extend(
+            _md_section(
+                "Not confirmed",
+                diff.not_confirmed,
+                _md_unresolved,
+                "this run looked but got no clear answer; not counted as resolved",
+            )
+        )
+        if not diff.has_changes:
+            blocks.append("Nothing changed since the previous run.")
+    blocks.append(f"_{_md(_run_line(report, diff))}_")
+    return "\n\n".join(blocks) + "\n"
+
+
+def _md_section(
+    title: str,
+    changes: Sequence[FindingChange],
+    describe: Callable[[FindingChange], str],
+    note: str = "",
+) -> list[str]:
+    if not changes:
+        return []
+    head = f"**{title} ({len(changes)})**" + (f": {note}" if note else "")
+    lines = [describe(c) for c in changes[:_MAX_LISTED]]
+    if len(changes) > _MAX_LISTED:
+        lines.append(f"- ... and {len(changes) - _MAX_LISTED} more (see the full report)")
+    return [head + "\n\n" + "\n".join(lines)]
+
+
+def _md_headline(change: FindingChange, finding: Finding) -> str:
+    where = _md(_where(change.address, change.port, change.protocol))
+    return (
+        f"- **{finding.severity.label.upper()}** `{_md_code(change.rule)}` {where}: "
+        f"{_md(finding.title)}{_md(_acceptance_note(finding))}"
+    )
+
+
+def _md_code(text: str) -> str:
+    """A rule id in a code span: printable, never a backtick (which would end the span)."""
+    return printable(text).replace("`", "'")
+
+
+def _md_new(change: FindingChange) -> str:
+    finding = change.after
+    assert finding is not None
+    return f"{_md_headline(change, finding)}  \n  _Fix:_ {_md(finding.remediation)}"
+
+
+def _md_changed(change: FindingChange) -> str:
+    finding = change.after or change.before
+    assert finding is not None
+    line = _md_headline(change, finding)
+    if change.changes:
+        line += "  \n  _Changed:_ " + "; ".join(_md(c) for c in change.changes)
+    return line
+
+
+def _md_resolved(change: FindingChange) -> str:
+    finding = change.before or change.after
+    assert finding is not None
+    return _md_headline(change, finding)
+
+
+def _md_unresolved(change: FindingChange) -> str:
+    line = _md_resolved(change)
+    if change.changes:
+        line += "  \n  _Why:_ " + "; ".join(_md(c) for c in change.changes)
+    return line

@@ -5,7 +5,8 @@ Pure. :data:`REPORT_FORMATS` maps each ``--format`` name a report can be written
 renderer, :data:`DIFF_FORMATS` each one a diff can be written in; the commands ask
 :func:`render_report` and :func:`render_diff` and know no renderer themselves. Whatever a
 format needs beyond the report comes in as a value: the HTML page's trend chart and "changes
-since" section (``trend``, ``diff``), which the CLI reads from the history.
+since" section (``trend``, ``diff``), which the CLI reads from the history, and the run's id in
+the history for JSON Lines (``run_id``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ..diff import ReportDiff
 from ..report import Report
 from .diff import render_diff_json, render_diff_markdown, render_diff_table
 from .html import TrendPoint, render_html
+from .jsonl import render_jsonl
 from .markdown import render_markdown
 from .sarif import render_sarif
 from .table import render_csv, render_table
@@ -45,6 +47,7 @@ REPORT_FORMATS: Mapping[str, Callable[[Report], str]] = {
     "html": render_html,
     "markdown": render_markdown,
     "sarif": render_sarif,
+    "jsonl": render_jsonl,
 }
 """Format name -> the function that renders a report in it (the HTML page without trend or
 diff: :func:`render_report` passes those)."""
@@ -63,14 +66,18 @@ def render_report(
     *,
     trend: Sequence[TrendPoint] = (),
     diff: ReportDiff | None = None,
+    run_id: int | None = None,
 ) -> str:
     """Render ``report`` in ``fmt`` (a key of :data:`REPORT_FORMATS`; ``KeyError`` for another).
 
     ``trend`` and ``diff`` are shown by the HTML page only (its trend chart and its "changes
-    since" section); the other formats show the report alone.
+    since" section); ``run_id`` (the history's id of the run) by JSON Lines only; the other
+    formats show the report alone.
     """
     if fmt == "html":
         return render_html(report, trend=trend, diff=diff)
+    if fmt == "jsonl":
+        return render_jsonl(report, run_id)
     return REPORT_FORMATS[fmt](report)
 
 

@@ -40,6 +40,7 @@ from ..diff import CarriedFinding, CoverageShortfall, ReportDiff, coverage_short
 from ..errors import RunError, UsageError
 from ..findings import Severity
 from ..history.accept import AcceptedRisk, apply_acceptances
+from ..history.apprise_notify import AppriseTarget, send_apprise
 from ..history.message import compose, should_notify
 from ..history.notify import (
     DeliveryResult,
@@ -66,13 +67,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class NotifyPlan:
-    """Where and when to notify (from ``[notify]`` and ``--webhook``)."""
+    """Where and when to notify (from ``[notify]``, ``--webhook`` and ``--notify``)."""
 
     when: str = "change"
     min_severity: Severity = Severity.INFO
     webhook: WebhookTarget | None = None
     email: EmailTarget | None = None
     fail_run_on_error: bool = False
+    apprise: AppriseTarget | None = None
 
 
 @dataclass(frozen=True)
@@ -480,3 +482,6 @@ def _notify(
     if plan.email is not None:
         with interrupts.interruptible():  # smtplib blocks: a signal cuts it
             results.append(send_email(plan.email, message))
+    if plan.apprise is not None:
+        with interrupts.interruptible():  # bounded by its deadline; a signal cuts the wait
+            results.extend(send_apprise(plan.apprise, message))

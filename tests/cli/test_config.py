@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exposure_audit.cli.config import (
+    AppriseConfig,
     AuditConfig,
     ClusterConfig,
     ConfigError,
@@ -58,6 +59,8 @@ KEYS = {
     "accept": ("id", "rule", "address", "port", "protocol", "reason", "owner", "expires"),
     "notify": ("when", "min_severity", "fail_run_on_error"),
     "notify.webhook": ("url", "url_env", "format", "retries"),
+    "notify.apprise": ("urls", "urls_env", "timeout"),
+    "metrics": ("path",),
     "notify.email": (
         "host",
         "port",
@@ -107,6 +110,11 @@ def test_the_example_parses_to_what_its_comments_say() -> None:
             username_env="EXPOSURE_AUDIT_SMTP_USER",
             password_env="EXPOSURE_AUDIT_SMTP_PASSWORD",
         ),
+        apprise=AppriseConfig(
+            urls=("ntfy://ntfy.example.net/exposure-audit",),
+            urls_env="EXPOSURE_AUDIT_APPRISE_URLS",
+            timeout=10.0,
+        ),
     )
 
 
@@ -124,7 +132,7 @@ def test_the_examples_commented_values_are_valid_too() -> None:
     for line in EXAMPLE.read_text().splitlines():
         if line.startswith("url = "):
             continue
-        lines.append(re.sub(r"^# (\w+ = |\[cluster\]$)", r"\1", line))
+        lines.append(re.sub(r"^# (\w+ = |\[cluster\]$|\[metrics\]$)", r"\1", line))
     # When it is parsed, then every documented value is accepted
     config = parse("\n".join(lines))
     assert config.ports == "21-23,80,443,445,873,5000-5001,U:161"
@@ -132,6 +140,7 @@ def test_the_examples_commented_values_are_valid_too() -> None:
     assert config.notify is not None and config.notify.webhook is not None
     assert config.notify.webhook.url_env == "EXPOSURE_AUDIT_WEBHOOK_URL"
     assert config.cluster == ClusterConfig("tcp://10.0.0.1:8786", ("eu", "us"), 64)
+    assert config.metrics is not None and config.metrics.path.endswith("exposure-audit.prom")
 
 
 def test_relative_paths_are_kept_and_resolved_against_the_files_directory() -> None:
@@ -222,7 +231,8 @@ _EMAIL = (
         ),
         (
             "[notify]\nwhen = 'change'\n",
-            "audit.toml:1: notify: no channel: add a [notify.webhook] or a [notify.email] table",
+            "audit.toml:1: notify: no channel: add a [notify.webhook], [notify.email] or "
+            "[notify.apprise] table",
         ),
         (
             "[notify]\nwhen = 'daily'\n",

@@ -212,6 +212,15 @@ def _notes_shown(fmt: str, text: str, report: Report) -> list[str]:
     if fmt == "csv":
         rows = csv.DictReader(io.StringIO(text))
         return [r["evidence"] for r in rows if r["title"] == "run note" and not r["rule"]]
+    if fmt == "jsonl":
+        # Every finding's line carries the run's notes; a run without findings has no line
+        # (stderr and the metrics say what it did not audit): nothing to look for then.
+        lines = [json.loads(line) for line in text.splitlines()]
+        assert all(
+            e["exposure_audit"]["run"]["notes"] == [printable(n, 4000) for n in notes]
+            for e in lines
+        )
+        return lines[0]["exposure_audit"]["run"]["notes"] if lines else []
     if fmt == "sarif":
         invocation = _validate(text)["runs"][0]["invocations"][0]
         assert invocation["executionSuccessful"] is False
@@ -228,6 +237,7 @@ def _escaped(fmt: str, note: str) -> str:
         "html": lambda: str(escape(printable(note, 2000))),
         "sarif": lambda: printable(note, 2000),
         "json": lambda: note,
+        "jsonl": lambda: printable(note, 4000),
     }[fmt]()
 
 
@@ -245,6 +255,9 @@ def test_every_format_shows_every_run_note_in_one_order(fmt: str, audited_someth
     # Then each note is there, escaped as the format needs, in run_notes' order
     shown = _notes_shown(fmt, text, report)
     expected = [_escaped(fmt, n) for n in notes] if fmt != "json" else list(report.notes)
+    if fmt == "jsonl" and not audited_something:
+        assert text == ""  # one line per finding, and there is none
+        return
     assert [s for s in shown if s in expected] == expected, fmt
     for reason in ("NXDOMAIN", "timeout", "excluded", "skipped"):
         assert reason in text, (fmt, reason)
@@ -268,9 +281,11 @@ def test_a_run_that_audited_nothing_says_so_in_every_format_with_grade_unknown()
     report = dataclasses.replace(
         sample_report(), hosts=(), not_audited=(UnauditedTarget("192.0.2.7", "excluded"),)
     )
-    for fmt in set(REPORT_FORMATS) - {"json"}:
+    for fmt in set(REPORT_FORMATS) - {"json", "jsonl"}:
         text = render_report(report, fmt)
         assert "nothing was audited (192.0.2.7: excluded)" in text, fmt
+    # JSON Lines has a line per finding and so none here; the CLI says it on stderr (exit 3).
+    assert render_report(report, "jsonl") == ""
     doc = json.loads(render_json(report))  # JSON holds the facts as data
     assert (doc["summary"]["grade"], doc["summary"]["hosts"], doc["hosts"]) == ("?", 0, [])
     assert doc["not_audited"] == [{"target": "192.0.2.7", "reason": "excluded"}]

@@ -46,15 +46,17 @@ def render_compared(
     diff: ReportDiff | None,
     *,
     trend: Sequence[TrendPoint] = (),
+    run_id: int | None = None,
 ) -> str:
-    """``report`` in ``fmt`` with the changes of ``diff`` (None: there is no baseline)."""
+    """``report`` in ``fmt`` with the changes of ``diff`` (None: there is no baseline);
+    ``run_id`` is the history's id of the run, for JSON Lines (which carries no changes)."""
     if fmt == "html":
         return render_report(report, "html", trend=trend, diff=diff)
     if fmt == "json":
         doc = to_dict(report)
         doc["diff"] = diff_to_dict(diff) if diff is not None else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
-    text = render_report(report, fmt)
+    text = render_report(report, fmt, run_id=run_id)
     if fmt == "table":
         if diff is None:
             return text + f"\n{_NO_BASELINE}\n"

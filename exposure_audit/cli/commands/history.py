@@ -132,9 +132,9 @@ def cmd_report(args: argparse.Namespace) -> int:
                     carried=store.carried(baseline),
                 )
     if args.compare:
-        text = render_compared(report, args.format, diff, trend=trend)
+        text = render_compared(report, args.format, diff, trend=trend, run_id=run_id)
     else:
-        text = render_report(report, args.format, trend=trend)
+        text = render_report(report, args.format, trend=trend, run_id=run_id)
     summary = verdict(report, diff, compared=args.compare)
     return emit(text, args.output, verdict=f"run {run_id}: {summary}")
 

@@ -84,31 +84,33 @@ def write_output(output: str, text: str) -> None:
     write_atomically(Path(os.path.realpath(path)), text)
 
 
-def check_output(output: str | None, inputs: Iterable[tuple[Path, str]] = ()) -> None:
+def check_output(
+    output: str | None, inputs: Iterable[tuple[Path, str]] = (), flag: str = "-o"
+) -> None:
     """Refuse, before any work, an ``-o`` that would destroy one of the command's ``inputs``
     (``(path, what)`` pairs: the history store, the config, a targets or accepted-risk file)
     or that cannot be written (a missing or read-only directory, a directory). Raises
-    :class:`UsageError` naming both."""
+    :class:`UsageError` naming both (``flag``: the option that named ``output``)."""
     if not output or output == STDOUT:
         return
     path = Path(output)
     for source, what in inputs:
         if _same_file(path, source):
-            raise UsageError(f"-o {output} is the {what}: the report would replace it")
+            raise UsageError(f"{flag} {output} is the {what}: the report would replace it")
     if _writes_through(path):
         if not os.access(path, os.W_OK):
-            raise UsageError(f"-o {output}: not writable")
+            raise UsageError(f"{flag} {output}: not writable")
         return
     target = Path(os.path.realpath(path))
     if target.is_dir():
-        raise UsageError(f"-o {output} is a directory")
+        raise UsageError(f"{flag} {output} is a directory")
     directory = target.parent
     if not directory.is_dir():
-        raise UsageError(f"-o {output}: no directory {directory}")
+        raise UsageError(f"{flag} {output}: no directory {directory}")
     if not os.access(directory, os.W_OK | os.X_OK) or (
         target.exists() and not os.access(target, os.W_OK)
     ):
-        raise UsageError(f"-o {output}: not writable here")
+        raise UsageError(f"{flag} {output}: not writable here")
 
 
 _MARKUP_FORMATS = ("html", "sarif")

@@ -11,6 +11,7 @@ from typing import TextIO
 
 from ...errors import RunError, UsageError
 from ...history.accept import AcceptedRisk, parse_accepted
+from ...history.apprise_notify import shown_url
 from ...history.notify import redact_url
 from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
@@ -50,6 +51,7 @@ from ..config import AuditConfig, parse_config
 from ..inputfile import LINE_CAP, read_input
 from ..settings import NotifySettings, Thresholds, merge_settings
 from .compare import render_compared, verdict
+from .metrics import write_metrics
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -113,6 +115,7 @@ class _Effective:
     notify: NotifyPlan | None
     cluster: ClusterOptions | None = None
     inputs: tuple[tuple[Path, str], ...] = ()
+    metrics: Path | None = None
 
 
 def _cluster(args: argparse.Namespace, config: AuditConfig | None) -> ClusterOptions | None:
@@ -189,7 +192,17 @@ def _effective(args: argparse.Namespace, warnings: list[str] | None = None) -> _
         notify=_notify_plan(merged.notify, warnings),
         cluster=_cluster(args, config),
         inputs=_inputs(args, config, base, scan.upnp_inventory),
+        metrics=_metrics_path(args, config, base),
     )
+
+
+def _metrics_path(args: argparse.Namespace, config: AuditConfig | None, base: Path) -> Path | None:
+    """``--metrics``, else the config's ``[metrics] path`` (relative to the config file)."""
+    if args.metrics:
+        return Path(args.metrics)
+    if config is not None and config.metrics is not None:
+        return base / config.metrics.path
+    return None
 
 
 def _config(path: str) -> AuditConfig:
@@ -275,6 +288,11 @@ def cmd_scan(args: argparse.Namespace) -> int:
     # Before anything is scanned: a report must never replace what the run reads or keeps.
     history = [(effective.history, "history store")] if effective.history else []
     check_output(args.output, [*history, *effective.inputs])
+    if effective.metrics is not None:
+        report_file = [(Path(args.output), "report (-o)")] if args.output else []
+        check_output(
+            str(effective.metrics), [*history, *effective.inputs, *report_file], "--metrics"
+        )
     history_busy_timeout()  # a bad $EXPOSURE_AUDIT_HISTORY_TIMEOUT stops the run here (exit 2)
     if args.dry_run:
         _print_dry_run(effective)
@@ -306,7 +324,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         command=_command_line(sys.argv[1:], args),
         targets=[*effective.plan.addresses, *effective.plan.hostnames],
         compare=args.compare,
-        need_diff=effective.thresholds.fail_on_new is not None,
+        need_diff=effective.thresholds.fail_on_new is not None or effective.metrics is not None,
         accepted=effective.accepted,
         notify=effective.notify,
     )
@@ -338,13 +356,15 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
 
 def _command_line(argv: list[str], args: argparse.Namespace) -> str:
-    """The command as stored in the history, with the webhook URL cut to its origin: its path
-    is the credential of a chat webhook (however the flag was spelt: ``--webhook=URL``,
-    ``--webh URL``)."""
-    secret = args.webhook
+    """The command as stored in the history, with the webhook URL cut to its origin (its path
+    is the credential of a chat webhook) and each ``--notify`` URL to its scheme (Apprise URLs
+    carry their token anywhere), however the flag was spelt (``--webhook=URL``, ``--webh
+    URL``)."""
     words = ["exposure-audit", *argv]
-    if secret:
-        words = [w.replace(secret, redact_url(secret)) for w in words]
+    if args.webhook:
+        words = [w.replace(args.webhook, redact_url(args.webhook)) for w in words]
+    for index, url in enumerate(args.notify or (), 1):
+        words = [w.replace(url, shown_url(url, index).split(" ", 1)[1]) for w in words]
     return " ".join(words)
 
 
@@ -370,6 +390,11 @@ def _print_dry_run(effective: _Effective) -> None:
         f"{http.request_timeout:g} s, max-body {http.max_body_bytes} bytes"
     )
     print(f"history: {effective.history or 'off'}")
+    if effective.metrics is not None:
+        print(f"metrics: {effective.metrics}")
+    if effective.notify is not None and effective.notify.apprise is not None:
+        shown = [shown_url(u, i) for i, u in enumerate(effective.notify.apprise.urls, 1)]
+        print(f"apprise: {', '.join(shown)}")
     if effective.cluster is not None:
         cluster = effective.cluster
         vantages = f", vantages {', '.join(cluster.vantages)}" if cluster.vantages else ""
@@ -385,8 +410,8 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
             diff=outcome.diff if args.compare else None,
         )
     if not args.compare:
-        return render_report(outcome.report, args.format)
-    return render_compared(outcome.report, args.format, outcome.diff)
+        return render_report(outcome.report, args.format, run_id=outcome.run_id)
+    return render_compared(outcome.report, args.format, outcome.diff, run_id=outcome.run_id)
 
 
 def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
@@ -405,6 +430,8 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
     was interrupted, could not finish or be written or stored, or audited no host at all."""
     summary = verdict(outcome.report, outcome.diff if args.compare else None, compared=args.compare)
     code = emit(_render(outcome, args), args.output, verdict=summary)
+    if effective.metrics is not None and not write_metrics(effective.metrics, outcome):
+        code = EXIT_RUN
     report = outcome.report
     nothing = say_nothing_audited(report)
     for error in [*outcome.store_errors, *outcome.compare_errors]:
