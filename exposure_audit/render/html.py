@@ -465,7 +465,7 @@ _LEFT = 40  # room for the y-axis labels
 _RIGHT = 12
 _TOP = 30  # room for the grade letters above the bars
 _PLOT = 160  # height of the plot area
-_BOTTOM = 40  # room for the run labels
+_BOTTOM = 54  # room for the run labels: run id, date, time of day
 _MAX_LABELS = 16  # more runs than this: label every n-th bar
 
 
@@ -490,6 +490,7 @@ class _Bar:
     complete: bool
     label: bool
     date: str
+    time: str
     when: str
     title: str
 
@@ -508,6 +509,7 @@ class _Chart:
     total_runs: int
     label_y: int
     date_y: int
+    time_y: int
     summary: str
 
 
@@ -568,6 +570,8 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
                 complete=point.complete,
                 label=(len(shown) - 1 - i) % every == 0,  # the newest run is always labelled
                 date=point.started_at.strftime("%m-%d"),
+                # Several runs on one day (a re-run after a fix) differ by their time.
+                time=point.started_at.strftime("%H:%M"),
                 when=_when(point.started_at),
                 title=title,
             )
@@ -587,5 +591,6 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
         total_runs=len(ordered),
         label_y=base + 16,
         date_y=base + 31,
+        time_y=base + 45,
         summary=f"Findings by severity and grade over {len(shown)} runs: {grades}",
     )

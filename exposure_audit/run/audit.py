@@ -82,7 +82,9 @@ class Progress(Protocol):
 
     def start(self, total_hosts: int) -> None: ...
 
-    def advance(self, hosts: int = 1) -> None: ...
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
+        """``hosts`` more hosts are finished; ``done`` holds their reports when known (the
+        display names each host and its grade)."""
 
 
 class NullProgress:
@@ -94,7 +96,7 @@ class NullProgress:
     def start(self, total_hosts: int) -> None:
         pass
 
-    def advance(self, hosts: int = 1) -> None:
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
         pass
 
 
@@ -595,7 +597,7 @@ class Auditor(RunBookkeeping):
         if self.on_host is not None:
             # The history store records each host as it finishes: an interrupted run keeps it.
             self.on_host(host)
-        self.progress.advance()
+        self.progress.advance(1, (host,))
 
 
 def _chosen_probes(probes: ProbeSet | None, scanner: Scanner | None) -> ProbeSet:
