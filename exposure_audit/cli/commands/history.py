@@ -15,6 +15,7 @@ from ...errors import UsageError
 from ...history.schedule import cron_line, systemd_units
 from ...history.store import HistoryStore, RunSummary, default_history_path
 from ...render import render_diff, render_report
+from ..terminal import report_width
 from .output import EXIT_OK, check_output, emit, warn_if_store_shared
 from .trend import trend_of
 
@@ -76,7 +77,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         run_id = store.resolve_run(args.run)
         report = store.report(run_id)
         trend = trend_of([r for r in store.runs() if r.id <= run_id])
-    return emit(render_report(report, args.format, trend=trend), args.output)
+    text = render_report(report, args.format, trend=trend, width=report_width(args.output))
+    return emit(text, args.output)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -99,7 +101,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             new_run=new_id,
             carried=store.carried(old_id),
         )
-    return emit(render_diff(diff, args.format), args.output, "diff")
+    text = render_diff(diff, args.format, width=report_width(args.output))
+    return emit(text, args.output, "diff")
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
 from ...ports import default_ports, parse_ports
 from ...probes.dns import make_resolver
-from ...render import TrendPoint, render_diff, render_report
+from ...render import TrendPoint, render_report
 from ...render.diff import diff_to_dict
 from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
 from ...run.cluster import (
@@ -49,6 +49,7 @@ from ...targets import (
 from ...text import printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
+from ..terminal import report_width
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -325,6 +326,15 @@ def _print_dry_run(effective: _Effective) -> None:
 
 
 def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
+    if args.format == "table":
+        # The changes (--compare) come right after the verdict, inside the table.
+        return render_report(
+            outcome.report,
+            "table",
+            diff=outcome.diff if args.compare else None,
+            compared=args.compare,
+            width=report_width(args.output),
+        )
     if args.format == "html":
         return render_report(
             outcome.report,
@@ -338,15 +348,7 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
         doc = to_dict(outcome.report)
         doc["diff"] = diff_to_dict(outcome.diff) if outcome.diff else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
-    text = render_report(outcome.report, args.format)
-    if args.format == "table":
-        if outcome.diff is None:
-            text += "\nno earlier complete run to compare with\n"
-        else:
-            text += f"\nchanges since run {outcome.diff.old_run}:\n" + render_diff(
-                outcome.diff, "table"
-            )
-    return text
+    return render_report(outcome.report, args.format)
 
 
 def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
@@ -431,7 +433,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         finally:
             _stop(progress)
-        code = emit(render_report(outcome.report, args.format), args.output)
+        text = render_report(outcome.report, args.format, width=report_width(args.output))
+        code = emit(text, args.output)
     finally:
         lab.stop()
     nothing = say_nothing_audited(outcome.report)
