@@ -26,6 +26,7 @@ from ..observations import (
     ServiceObservation,
 )
 from ..report import HostReport, Report
+from ..text import plural
 
 __all__ = [
     "DIFF_SECTIONS",
@@ -72,11 +73,6 @@ def run_state(report: Report) -> list[str]:
         )
         if applies
     ]
-
-
-def plural(count: int, noun: str) -> str:
-    """``1 host``, ``2 hosts``, ``0 hosts`` (the nouns the reports count take an ``s``)."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def verdict(report: Report) -> str:

@@ -40,7 +40,7 @@ from ..findings import Finding, Severity
 from ..grading import Grade
 from ..observations import NameResolution, ServiceObservation
 from ..report import HostReport, Report
-from ..text import printable
+from ..text import plural, printable
 from ._view import (
     DIFF_SECTIONS,
     Action,
@@ -612,5 +612,5 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
         label_y=base + 16,
         date_y=base + 31,
         time_y=base + 45,
-        summary=f"Findings by severity and grade over {len(shown)} runs: {grades}",
+        summary=f"Findings by severity and grade over {plural(len(shown), 'run')}: {grades}",
     )

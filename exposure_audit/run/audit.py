@@ -31,6 +31,7 @@ from ..probes.dns import resolve_names
 from ..probes.http import HttpProbeSettings
 from ..report import HostReport, Report, SkippedAddress, unaudited_targets
 from ..targets import TargetPlan, non_global_reason
+from ..text import plural
 from ..timing import DiscoveryPolicy, discovery_policy
 from ..upnp import Inventory
 from .host import (
@@ -425,7 +426,7 @@ class Auditor(RunBookkeeping):
         try:
             async with gate:
                 deadline = time.monotonic() + self.settings.host_timeout
-                self.progress.phase(f"discovering ports on {len(batch)} hosts")
+                self.progress.phase(f"discovering ports on {plural(len(batch), 'host')}")
                 if self.settings.ssdp:
                     # One bounded wait for the whole batch, running while nmap discovers.
                     ssdp = asyncio.create_task(

@@ -46,7 +46,7 @@ from ...targets import (
     parse_lines,
     plan_targets,
 )
-from ...text import printable
+from ...text import plural, printable
 from ..config import AuditConfig, parse_config
 from ..settings import Thresholds, merge_settings
 from ..terminal import report_width
@@ -306,7 +306,8 @@ def _command_line(argv: list[str], args: argparse.Namespace) -> str:
 
 def _print_dry_run(effective: _Effective) -> None:
     plan = effective.plan
-    print(f"{len(plan.addresses)} address(es), {len(plan.hostnames)} name(s) to resolve")
+    names = plural(len(plan.hostnames), "name")
+    print(f"{plural(len(plan.addresses), 'address')}, {names} to resolve")
     for address in plan.addresses:
         print(f"address {address}")
     for name in plan.hostnames:
@@ -374,7 +375,7 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
         if not delivery.delivered:
             print(
                 f"exposure-audit: notification by {delivery.channel} to {delivery.target} "
-                f"failed after {delivery.attempts} attempt(s): {delivery.error}",
+                f"failed after {plural(delivery.attempts, 'attempt')}: {delivery.error}",
                 file=sys.stderr,
             )
     if outcome.interrupted:
