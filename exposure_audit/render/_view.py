@@ -180,10 +180,9 @@ def _group(findings: Iterable[Finding]) -> list[Action]:
     """Counting findings grouped by remediation: the same text, or a text another one holds
     whole (DSM002's "take DSM off the Internet" inside DSM001's), is one action. Worst first;
     a contained text joins its container only when the container is at least as severe."""
-    ordered = sorted(
-        (f for f in findings if f.counts and f.remediation),
-        key=lambda f: (-f.severity, -len(f.remediation)),
-    )
+    given = [f for f in findings if f.counts and f.remediation]
+    # Longest first within a severity: a container is met before what it contains.
+    ordered = sorted(given, key=lambda f: (-f.severity, -len(f.remediation)))
     texts: list[str] = []
     members: list[list[Finding]] = []
     for finding in ordered:
@@ -199,8 +198,8 @@ def _group(findings: Iterable[Finding]) -> list[Action]:
         Action(text, max(f.severity for f in group), tuple(group))
         for text, group in zip(texts, members, strict=True)
     ]
-    # Stable: worst first, then as met (the caller's order: hosts worst first).
-    first_seen = {id(a): min(ordered.index(f) for f in a.findings) for a in actions}
+    # Worst first, then in the caller's order (hosts worst first, a host's rules in order).
+    first_seen = {id(a): min(given.index(f) for f in a.findings) for a in actions}
     return sorted(actions, key=lambda a: (-a.severity, first_seen[id(a)]))
 
 

@@ -555,6 +555,10 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
     every = math.ceil(len(shown) / _MAX_LABELS)
     slot = max(_SLOT, min(2 * _SLOT, _PLOT_WIDTH // max(1, len(shown))))
     bar_width = min(_BAR_MAX, max(_BAR, round(slot * 0.55)))
+    # Several runs on one day (a re-run after a fix) differ by their time of day; to the
+    # second when two of them started in the same minute.
+    minutes = [p.started_at.strftime("%Y-%m-%d %H:%M") for p in shown]
+    clock = "%H:%M:%S" if len(set(minutes)) < len(minutes) else "%H:%M"
     bars = []
     for i, (point, total) in enumerate(zip(shown, totals, strict=True)):
         x = _LEFT + i * slot + (slot - bar_width) / 2
@@ -590,8 +594,7 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
                 complete=point.complete,
                 label=(len(shown) - 1 - i) % every == 0,  # the newest run is always labelled
                 date=point.started_at.strftime("%m-%d"),
-                # Several runs on one day (a re-run after a fix) differ by their time.
-                time=point.started_at.strftime("%H:%M"),
+                time=point.started_at.strftime(clock),
                 when=_when(point.started_at),
                 title=title,
             )
