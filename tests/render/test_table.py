@@ -286,3 +286,18 @@ def test_a_run_that_audited_nothing_says_so_in_every_format_with_grade_unknown()
     assert (note["rule"], note["host_grade"]) == ("", "?")
     assert "# Exposure audit: grade ? (nothing was audited)" in render_report(report, "markdown")
     assert "grade ?, nothing was audited</h1>" in render_report(report, "html")
+
+
+def test_fix_first_names_host_and_port_and_gives_each_action_once() -> None:
+    # Given DSM over HTTP and over HTTPS on one box: DSM002's remediation is inside DSM001's
+    text = render_table(vantage_report(), width=200)
+    fix = text[text.index("fix first:") : text.index("\n\n", text.index("fix first:"))]
+    assert fix.splitlines()[1].startswith(
+        " 1. 198.51.100.7 5000/tcp, 5001/tcp (DSM001, DSM002; critical): Take the DSM"
+    )
+    assert fix.count("Take the DSM management interface off the Internet") == 1
+    # The host points at it, and its findings' other remediation follows them, once each
+    nas = text[text.index("== 198.51.100.7") : text.index("== 203.0.113.9")]
+    assert "   do first: fix first 1 above" in nas
+    assert "Take the DSM management interface off the Internet" not in nas
+    assert nas.count("VULN001: Update the service") == 1
