@@ -1,10 +1,12 @@
 """The report as Markdown, for e-mail, tickets and chat: the table report's structure, compact.
 
-Pure. One headline (grade, "nothing was audited" or "run interrupted" when so, and counts by
-severity), the run's notes (:meth:`~exposure_audit.report.Report.run_notes`), errors, names and
-skipped addresses, then each host worst first: its findings as a table (severity, rule, port,
-title, evidence), the remediation once per rule, its services, accepted risks apart, UPnP
-mappings, and what could not be tested.
+Pure. One headline (grade, "nothing was audited" or "run interrupted" when so), the verdict
+(:func:`~._view.verdict`), counts by severity, the run's notes
+(:meth:`~exposure_audit.report.Report.run_notes`), errors, names and skipped addresses, then
+each host worst first: what to do first (:func:`~._view.first_actions`), its findings as a
+table (severity, rule, port, title, evidence), the rest's remediation once per text, its
+services (product and category), accepted risks apart, UPnP mappings, and what could not be
+tested.
 
 Every string that did not come from this package (banners, titles, server headers, evidence built
 from them, host names, acceptance reasons) goes through :func:`md_text`: control and format
