@@ -13,6 +13,7 @@ from ...render import render_report
 from ...run.grade_import import grade_nmap_xml
 from ..settings import merge_settings
 from ..terminal import report_width
+from .compare import verdict
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -58,7 +59,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         print("exposure-audit: interrupted", flush=True)
         return EXIT_RUN
     text = render_report(report, args.format, width=report_width(args.output))
-    code = emit(text, args.output)
+    code = emit(text, args.output, verdict=verdict(report))
     nothing = say_nothing_audited(report)  # an nmap run with no host grades nothing
     if code != EXIT_OK or not report.complete or nothing:
         return EXIT_RUN
