@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["csv_cell", "md_text", "printable"]
+__all__ = ["csv_cell", "md_text", "plural", "printable"]
 
 _MAX = 512
 
@@ -63,3 +63,11 @@ def md_text(text: str | None, limit: int = 300) -> str:
     cell = _AUTOLINK_SCHEME.sub(r"\\://", cell)
     cell = _AUTOLINK_WWW.sub(r"\1\\.", cell)
     return cell.replace("@", "\\@")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 host``, ``2 hosts``, ``0 hosts``: a count and its noun, which takes an ``s``
+    (``address`` an ``es``) unless the count is one."""
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}es" if noun.endswith(("s", "sh", "ch", "x")) else f"{count} {noun}s"

@@ -75,8 +75,8 @@ def test_a_forced_progress_shows_phases_on_stderr_during_a_scan() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert "discovering ports on 1 hosts" in result.stderr
-    assert "[1/1 hosts]" in result.stderr
+    assert "discovering ports on 1 host\n" in result.stderr
+    assert "[1/1 hosts] host done: 127.66.2.1, grade A" in result.stderr
     quiet = subprocess.run(
         [
             sys.executable,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from exposure_audit.text import csv_cell, printable
+from exposure_audit.text import csv_cell, plural, printable
 
 
 def test_escape_sequences_nuls_and_bidi_controls_become_visible_escapes() -> None:
@@ -31,3 +31,8 @@ def test_printable_output_has_no_control_characters(text: str) -> None:
     import unicodedata
 
     assert all(unicodedata.category(c) not in ("Cc", "Cf") for c in printable(text))
+
+
+def test_a_count_of_one_takes_no_plural_ending() -> None:
+    assert [plural(n, "host") for n in (0, 1, 2)] == ["0 hosts", "1 host", "2 hosts"]
+    assert plural(1, "address") == "1 address" and plural(3, "address") == "3 addresses"

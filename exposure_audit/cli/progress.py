@@ -5,10 +5,15 @@ Both show hosts done / total and the current phase. Only the CLI creates them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from ..observations import HostStatus
+from ..report import HostReport
+from ..text import printable
 
 __all__ = ["LineProgress", "RichProgress", "make_progress"]
 
@@ -40,7 +45,7 @@ class RichProgress:
         if total_hosts == 0:
             self._progress.stop()
 
-    def advance(self, hosts: int = 1) -> None:
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
         self._done += hosts
         self._progress.advance(self._task, hosts)
         if self._done >= self._total:
@@ -75,12 +80,27 @@ class LineProgress:
         self._total = total_hosts
         self._line("starting")
 
-    def advance(self, hosts: int = 1) -> None:
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
+        """``[3/9 hosts] host done: 198.51.100.7 (nas.example.net), grade F``; a cluster
+        block's hosts share one line (``3 hosts done: ...; ...``)."""
         self._done += hosts
-        self._line("host done")
+        if not done:
+            self._line("host done" if hosts == 1 else f"{hosts} hosts done")
+            return
+        said = "; ".join(_host_done(h) for h in done)
+        self._line(f"host done: {said}" if len(done) == 1 else f"{len(done)} hosts done: {said}")
 
     def stop(self) -> None:
         """Nothing to tear down: lines are written as they come."""
+
+
+def _host_done(host: HostReport) -> str:
+    """A finished host for a progress line: its address, names, grade, and ``incomplete``."""
+    obs = host.observation
+    names = f" ({', '.join(obs.hostnames)})" if obs.hostnames else ""
+    cut = ", incomplete" if obs.status is HostStatus.INCOMPLETE else ""
+    # printable: host names come from DNS answers, which may carry terminal escapes
+    return printable(f"{obs.address}{names}, grade {host.grade.value}{cut}", 300)
 
 
 def make_progress(

@@ -93,7 +93,11 @@ def should_notify(
 
 
 def compose(
-    report: Report, diff: ReportDiff | None, shortfall: CoverageShortfall | None = None
+    report: Report,
+    diff: ReportDiff | None,
+    shortfall: CoverageShortfall | None = None,
+    *,
+    run_id: int | None = None,
 ) -> Message:
     """The notification for ``report``, compared with the previous run by ``diff`` (None when
     there was no previous run: every finding of the report is then listed as new).
@@ -101,14 +105,17 @@ def compose(
     ``shortfall``: the run audited nothing or fewer hosts than its baseline; the subject says
     so first, the text opens with :meth:`CoverageShortfall.describe` (each target's reason,
     the addresses not audited) and the payload carries it under ``coverage``. Findings the run
-    did not re-check are listed apart from resolved ones, with why."""
+    did not re-check are listed apart from resolved ones, with why.
+
+    ``run_id`` is this run's id in the history (None when it is not stored): the payload's
+    ``run``, on a first run too (a diff names its own new run)."""
     new, resolved, changed = _sections(report, diff)
     subject = _subject(report, diff, new, resolved, changed, shortfall)
     text = _text(report, diff, new, resolved, changed, shortfall)
     return Message(
         subject=subject,
         text=text,
-        payload=_payload(report, diff, new, resolved, changed, shortfall),
+        payload=_payload(report, diff, new, resolved, changed, shortfall, run_id),
         slack={"text": _slack_escape(f"{subject}\n\n{text}")},
         markdown=_markdown(report, diff, new, resolved, changed, shortfall),
     )
@@ -359,12 +366,13 @@ def _payload(
     resolved: Sequence[FindingChange],
     changed: Sequence[FindingChange],
     shortfall: CoverageShortfall | None,
+    run_id: int | None,
 ) -> dict[str, Any]:
     return {
         "schema": SCHEMA,
         "tool_version": report.tool_version,
         "finished_at": report.finished_at.isoformat().replace("+00:00", "Z"),
-        "run": None if diff is None else diff.new_run,
+        "run": run_id if diff is None or diff.new_run is None else diff.new_run,
         "compared_with": None if diff is None else diff.old_run,
         "first_run": diff is None,
         "grade": report.grade.value,

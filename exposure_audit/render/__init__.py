@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from ..codec import to_dict
 from ..diff import ReportDiff
 from ..report import Report
+from ._fit import DEFAULT_WIDTH
 from .diff import render_diff_json, render_diff_markdown, render_diff_table
 from .html import TrendPoint, render_html
 from .jsonl import render_jsonl
@@ -25,6 +26,7 @@ from .sarif import render_sarif
 from .table import render_csv, render_table
 
 __all__ = [
+    "DEFAULT_WIDTH",
     "DIFF_FORMATS",
     "REPORT_FORMATS",
     "TrendPoint",
@@ -66,21 +68,31 @@ def render_report(
     *,
     trend: Sequence[TrendPoint] = (),
     diff: ReportDiff | None = None,
+    compared: bool = False,
+    width: int = DEFAULT_WIDTH,
     run_id: int | None = None,
 ) -> str:
     """Render ``report`` in ``fmt`` (a key of :data:`REPORT_FORMATS`; ``KeyError`` for another).
 
-    ``trend`` and ``diff`` are shown by the HTML page only (its trend chart and its "changes
-    since" section); ``run_id`` (the history's id of the run) by JSON Lines only; the other
-    formats show the report alone.
+    ``trend`` is drawn by the HTML page only (its trend chart). ``diff``, the changes since an
+    earlier run, is shown by the HTML page (its "changes since" section) and the table (right
+    after the verdict); ``compared`` tells the table the user asked for them, so that without
+    a ``diff`` it says there was no earlier run to compare with. ``width`` is the table's
+    width in terminal cells (the CLI decides it: the terminal's, else 80). ``run_id`` (the history's
+    id of the run) is carried by JSON Lines only. The other formats show the report alone.
     """
     if fmt == "html":
         return render_html(report, trend=trend, diff=diff)
     if fmt == "jsonl":
         return render_jsonl(report, run_id)
+    if fmt == "table":
+        return render_table(report, width=width, diff=diff, compared=compared)
     return REPORT_FORMATS[fmt](report)
 
 
-def render_diff(diff: ReportDiff, fmt: str) -> str:
-    """Render ``diff`` in ``fmt`` (a key of :data:`DIFF_FORMATS`; ``KeyError`` for another)."""
+def render_diff(diff: ReportDiff, fmt: str, *, width: int = DEFAULT_WIDTH) -> str:
+    """Render ``diff`` in ``fmt`` (a key of :data:`DIFF_FORMATS`; ``KeyError`` for another);
+    ``width`` is the table's width in terminal cells."""
+    if fmt == "table":
+        return render_diff_table(diff, width=width)
     return DIFF_FORMATS[fmt](diff)

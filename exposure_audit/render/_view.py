@@ -9,36 +9,52 @@ is decided by :mod:`exposure_audit.codec`; the helpers here build on it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from ..codec import identify, iso_time, name_notes
 from ..diff import FindingChange, ReportDiff, ServiceKey
-from ..findings import Finding
-from ..observations import DsmFingerprint, HostObservation, NameResolution, ServiceObservation
-from ..report import Report
+from ..findings import Finding, Severity
+from ..mgmt import load_catalog
+from ..observations import (
+    DsmFingerprint,
+    HostObservation,
+    HostStatus,
+    NameResolution,
+    ServiceObservation,
+)
+from ..report import HostReport, Report
+from ..text import plural
 
 __all__ = [
     "DIFF_SECTIONS",
+    "Action",
     "acceptance_state",
     "appeared_or_vanished",
     "bracketed",
+    "category_text",
     "change_finding",
     "diff_entries",
     "diff_runs",
-    "dsm_summary",
+    "dsm_text",
     "endpoint",
+    "first_actions",
+    "fix_first",
     "hint_text",
-    "management_text",
+    "host_actions",
     "name_remarks",
-    "product_or_title",
+    "plural",
     "product_text",
     "reachability_changes",
     "reachability_text",
     "run_state",
-    "service_kind",
+    "service_category",
+    "service_product",
     "service_reachability",
     "timestamp",
+    "verdict",
     "where",
 ]
 
@@ -57,6 +73,158 @@ def run_state(report: Report) -> list[str]:
         )
         if applies
     ]
+
+
+def verdict(report: Report) -> str:
+    """The run's verdict in one sentence, never a false all-clear: the grade with what it
+    rests on (the worst finding, or why nothing can be said), then every part of the run the
+    grade does not cover, as unknown (targets not audited, incomplete hosts, open services
+    nothing identified, an interrupted run). A grade is a lower bound: what was seen is
+    certain, what was not seen never improves it.
+
+    ``grade F: critical findings on 1 of 2 hosts; unknown: 1 host incomplete`` or
+    ``grade ?: nothing was audited: unknown, not an all-clear``.
+    """
+    grade = report.grade
+    if report.audited_nothing:
+        return f"grade {grade.value}: nothing was audited: unknown, not an all-clear"
+    hosts = report.hosts
+    worst = report.worst_severity()
+    if worst is not None and worst > Severity.INFO:
+        with_it = sum(1 for h in hosts if any(f.counts and f.severity == worst for f in h.findings))
+        head = f"{worst.label} findings on {with_it} of {plural(len(hosts), 'host')}"
+        if len(hosts) == 1:
+            head = f"{worst.label} findings on the one host audited"
+    else:
+        # An A (or a ?) speaks only for what was seen: the unknown parts follow.
+        head = f"nothing above info on what was seen ({plural(len(hosts), 'host')})"
+    unknown = _unknown_parts(report)
+    text = f"grade {grade.value}: {head}"
+    if unknown:
+        text += "; unknown (not clean): " + ", ".join(unknown)
+    return text
+
+
+def _unknown_parts(report: Report) -> list[str]:
+    """What a run's grade does not cover, each counted: targets not audited, hosts cut short,
+    hosts with an open service nothing identified, and an interrupted run."""
+    parts = []
+    if report.not_audited:
+        parts.append(f"{plural(len(report.not_audited), 'target')} not audited")
+    incomplete = len(report.incomplete_hosts())
+    if incomplete:
+        parts.append(f"{plural(incomplete, 'host')} incomplete")
+    unidentified = sum(
+        1
+        for h in report.hosts
+        if h.observation.status is not HostStatus.INCOMPLETE
+        and h.observation.unidentified_services()
+    )
+    if unidentified:
+        parts.append(f"{plural(unidentified, 'host')} with an open service nothing identified")
+    if report.interrupted:
+        parts.append("the run was interrupted")
+    elif not report.complete:
+        parts.append("the run was cut short")
+    return parts
+
+
+# -- what to do first -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """One remediation to carry out, and every finding it answers.
+
+    ``text`` is the remediation (a finding's own, or the longest of several that say the same:
+    one whose text holds another's whole answers both); ``severity`` the worst of its
+    findings; ``findings`` in the order met (host worst first, then severity)."""
+
+    text: str
+    severity: Severity
+    findings: tuple[Finding, ...]
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The rule ids it answers, each once, in order."""
+        return tuple(dict.fromkeys(f.rule for f in self.findings))
+
+    def places(self, address: str | None = None) -> list[str]:
+        """Where it applies, each once: ``5000/tcp`` (or ``host``) on one host when ``address``
+        is given, else ``198.51.100.7:5000/tcp`` (the bare address for a host-level finding)."""
+        if address is not None:
+            picked = [where(f) for f in self.findings if f.address == address]
+        else:
+            picked = [endpoint(f.address, f.port, f.protocol) for f in self.findings]
+        return list(dict.fromkeys(picked))
+
+    def addresses(self) -> list[str]:
+        return list(dict.fromkeys(f.address for f in self.findings))
+
+    def rule_places(self) -> str:
+        """Each rule with where it applies on the host: ``DSM001 on 5000/tcp; DSM002 on
+        5001/tcp`` (for an action of one host)."""
+        parts = []
+        for rule in self.rules:
+            ports = dict.fromkeys(where(f) for f in self.findings if f.rule == rule)
+            parts.append(f"{rule} on {', '.join(ports)}")
+        return "; ".join(parts)
+
+
+def _said(text: str) -> str:
+    """A remediation compared with another: case, spacing and the final stop do not count."""
+    return " ".join(text.split()).lower().rstrip(".")
+
+
+def _group(findings: Iterable[Finding]) -> list[Action]:
+    """Counting findings grouped by remediation: the same text, or a text another one holds
+    whole (DSM002's "take DSM off the Internet" inside DSM001's), is one action. Worst first;
+    a contained text joins its container only when the container is at least as severe."""
+    given = [f for f in findings if f.counts and f.remediation]
+    # Longest first within a severity: a container is met before what it contains.
+    ordered = sorted(given, key=lambda f: (-f.severity, -len(f.remediation)))
+    texts: list[str] = []
+    members: list[list[Finding]] = []
+    for finding in ordered:
+        said = _said(finding.remediation)
+        for i, text in enumerate(texts):
+            if said in _said(text):
+                members[i].append(finding)
+                break
+        else:
+            texts.append(finding.remediation)
+            members.append([finding])
+    actions = [
+        Action(text, max(f.severity for f in group), tuple(group))
+        for text, group in zip(texts, members, strict=True)
+    ]
+    # Worst first, then in the caller's order (hosts worst first, a host's rules in order).
+    first_seen = {id(a): min(given.index(f) for f in a.findings) for a in actions}
+    return sorted(actions, key=lambda a: (-a.severity, first_seen[id(a)]))
+
+
+def host_actions(host: HostReport) -> list[Action]:
+    """Every remediation a host's counting findings call for, each once, worst first."""
+    return _group(host.findings)
+
+
+def first_actions(host: HostReport) -> list[Action]:
+    """What to do first on a host: the actions of its worst findings (those at its worst
+    severity, low or above), each once, with any lesser finding the same action answers.
+    Empty for a host with nothing above info."""
+    actions = host_actions(host)
+    if not actions or actions[0].severity <= Severity.INFO:
+        return []
+    worst = actions[0].severity
+    return [a for a in actions if a.severity == worst]
+
+
+def fix_first(report: Report) -> list[Action]:
+    """The run's "fix first" list: every host's first actions (:func:`first_actions`), hosts
+    worst first, an action that several hosts share listed once with all their places; worst
+    first. A renderer shows the head of it and says how many more there are."""
+    chosen = [f for h in report.hosts_by_risk() for a in first_actions(h) for f in a.findings]
+    return _group(chosen)
 
 
 # -- places and times -----------------------------------------------------------------------
@@ -88,11 +256,74 @@ def timestamp(moment: datetime) -> str:
 # -- services -------------------------------------------------------------------------------
 
 
-def service_kind(service: ServiceObservation, host: HostObservation) -> str:
-    """What answered on a port: ``https: Synology DSM`` for a web service (see
-    :func:`~exposure_audit.codec.identify`), nmap's service name otherwise."""
+# How the catalog's category ids read in a report.
+_CATEGORY_WORDS = {"nas": "NAS", "bmc": "BMC", "router-firewall": "router/firewall"}
+
+
+def category_text(category: str) -> str:
+    """A catalog category as words: ``NAS``, ``router/firewall``, ``storage array``."""
+    return _CATEGORY_WORDS.get(category, category.replace("-", " "))
+
+
+@cache
+def _synology_category(product: str) -> str:
+    """The catalog's category of a Synology product (``synology-dsm``: ``nas``), whose deep
+    detection (:mod:`exposure_audit.dsm`) reports no catalog match of its own."""
+    return next((p.category for p in load_catalog() if p.id == product), "")
+
+
+def service_category(service: ServiceObservation) -> str:
+    """What kind of thing a management interface on the port manages (``NAS``, ``hypervisor``,
+    ``notebook``, ...); empty when the port is not one (or only "possibly" one)."""
     http = service.http
-    return f"{http.scheme}: {identify(service, host)}" if http else service.service
+    if http is None:
+        return ""
+    if http.dsm is not None:
+        return category_text(_synology_category("synology-dsm"))
+    if http.srm:
+        return category_text(_synology_category("synology-srm"))
+    if http.management is not None:
+        return category_text(http.management.category)
+    return ""
+
+
+def dsm_text(dsm: DsmFingerprint) -> str:
+    """``DSM 4.3-3810 Update 2 (DS1512+)`` (``DSM version unknown`` when no version was read)."""
+    text = f"DSM {dsm.version or 'version unknown'}"
+    if dsm.build is not None:
+        text += f"-{dsm.build}"
+    if dsm.update is not None:
+        text += f" Update {dsm.update}"
+    if dsm.model:
+        text += f" ({dsm.model})"
+    return text
+
+
+def service_product(
+    service: ServiceObservation, host: HostObservation, *, title: bool = True
+) -> str:
+    """What product answers on a port, with its version when known: the catalog's name for an
+    identified management interface (``Proxmox Virtual Environment 8.2``), ``Synology DSM
+    7.2.2-72806 Update 3`` for DSM, ``Synology SRM``, else nmap's product and version, else
+    for a web port what it is and (unless ``title`` is False: the HTML shows it apart) its page
+    title (``web server, title: Welcome``). Any "possibly" hint (:func:`hint_text`) comes
+    first: a narrow column cuts the end."""
+    http = service.http
+    management = service.management
+    if http is not None and http.dsm is not None:
+        shown = f"Synology {dsm_text(http.dsm)}"
+    elif http is not None and http.srm:
+        shown = "Synology SRM"
+    elif management is not None:
+        shown = " ".join(p for p in (management.name, management.version) if p)
+    else:
+        shown = product_text(service.product, service.version)
+        if http is not None and not shown:
+            shown = identify(service, host)
+            if http.title and title:
+                shown += f", title: {http.title}"
+    hints = [hint_text(h.name, h.marker) for h in http.management_hints] if http else []
+    return "; ".join(p for p in (*hints, shown) if p)
 
 
 def product_text(product: str, version: str) -> str:
@@ -100,50 +331,10 @@ def product_text(product: str, version: str) -> str:
     return " ".join(p for p in (product, version) if p)
 
 
-def product_or_title(service: ServiceObservation) -> str:
-    """The identified management interface (:func:`management_text`), else the product and
-    version, else the web page's title (``title: Welcome``); any "possibly" hint
-    (:func:`hint_text`) comes before it."""
-    http = service.http
-    management = service.management
-    if management is not None:
-        shown = management_text(management.category, management.version)
-    else:
-        shown = product_text(service.product, service.version)
-        if http is not None and http.title and not shown:
-            shown = f"title: {http.title}"
-    hints = [hint_text(h.name, h.marker) for h in http.management_hints] if http else []
-    # The hint first: a narrow column cuts the end, and the title is the page's own text.
-    return "; ".join(p for p in (*hints, shown) if p)
-
-
-def management_text(category: str, version: str | None) -> str:
-    """What an identified management interface is, beside its name (which ``identified as``
-    shows): ``nas management interface 5.1.4`` (the version only when the box disclosed it)."""
-    return f"{category} management interface{f' {version}' if version else ''}"
-
-
 def hint_text(name: str, marker: str) -> str:
     """A single-marker possibility, worded as a note: ``possibly QNAP QTS / QuTS hero (title
     only)``; never an identification."""
     return f"possibly {name} ({marker} only)"
-
-
-def dsm_summary(dsm: DsmFingerprint | None) -> str:
-    """``DSM 7.1 build 42962 Update 1 DS918+`` (``DSM`` when the version is unknown); empty
-    when the port is not DSM. The HTML page has its own sentence form (``DSM 7.1-42962``)."""
-    if dsm is None:
-        return ""
-    return " ".join(
-        p
-        for p in (
-            dsm.version or "DSM",
-            f"build {dsm.build}" if dsm.build is not None else "",
-            f"Update {dsm.update}" if dsm.update is not None else "",
-            dsm.model or "",
-        )
-        if p
-    )
 
 
 def reachability_text(

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tabulate import tabulate
-
 from ..codec import finding_dict
 from ..diff import FindingChange, ReportDiff, ServiceKey
 from ..findings import Finding
 from ..text import md_text, printable
+from ._fit import DEFAULT_WIDTH, clip, fit_table, wrap
 from ._view import (
     DIFF_SECTIONS,
     acceptance_state,
@@ -131,14 +130,16 @@ def _counts(diff: ReportDiff) -> str:
     return ", ".join([*parts, f"{len(diff.unchanged)} unchanged"])
 
 
-def render_diff_table(diff: ReportDiff) -> str:
-    """The terminal diff: a headline with the grades, then one table per non-empty section
-    (worst first), then hosts and services that appeared or vanished."""
-    lines = [
+def render_diff_table(diff: ReportDiff, *, width: int = DEFAULT_WIDTH) -> str:
+    """The terminal diff, every line at most ``width`` cells: a headline with the grades, then
+    one table per non-empty section (worst first), then hosts and services that appeared or
+    vanished."""
+    lines = wrap(
         f"exposure-audit diff, {_runs(diff)}: grade {diff.old_grade.value} -> "
         f"{diff.new_grade.value}",
-        _counts(diff),
-    ]
+        width,
+    )
+    lines += wrap(_counts(diff), width)
     if not diff.has_changes:
         lines.append("no changes")
     for section, title in DIFF_SECTIONS.items():
@@ -148,35 +149,38 @@ def render_diff_table(diff: ReportDiff) -> str:
         lines.append("")
         lines.append(f"{title.upper()} ({len(entries)})")
         if section in _NOTES:
-            lines.append(f"   {_NOTES[section]}")
+            lines += wrap(_NOTES[section], width, "   ")
         rows = [
             [
                 change_finding(c).severity.label.upper() + _acceptance_mark(change_finding(c)),
                 c.rule,
-                endpoint(c.address, c.port, c.protocol),
+                printable(endpoint(c.address, c.port, c.protocol)),
                 printable(change_finding(c).title),
                 "; ".join(printable(text) for text in c.changes),
             ]
             for c in entries
         ]
-        lines.append(
-            tabulate(
-                rows,
-                headers=["severity", "rule", "where", "finding", "changes"],
-                tablefmt="simple",
-                maxcolwidths=[None, None, None, 40, 50],
-            )
+        lines += fit_table(
+            ["severity", "rule", "where", "finding", "changes"],
+            rows,
+            width,
+            flexible={3, 4},  # an endpoint is never cut in two
+            caps=[None, None, None, 40, 50],
         )
     appeared = appeared_or_vanished(diff)
     reach = reachability_changes(diff)
     if appeared or reach:
         lines.append("")
-        lines.extend(f"{what}: {printable(subject)}" for what, subject in appeared)
-        lines.extend(
-            f"service reachability changed: {printable(where)} {printable(change)}"
-            for where, change in reach
-        )
-    return "\n".join(lines) + "\n"
+        for what, subject in appeared:
+            lines += wrap(f"{what}: {printable(subject)}", width, "", "  ")
+        for where, change in reach:
+            lines += wrap(
+                f"service reachability changed: {printable(where)} {printable(change)}",
+                width,
+                "",
+                "  ",
+            )
+    return "\n".join(clip(lines, width)) + "\n"
 
 
 # Characters that make Markdown markup inline: links and images ([ ]), emphasis (* _ ~),

@@ -26,7 +26,7 @@ import base64
 import hashlib
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
@@ -34,28 +34,31 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from ..codec import host_dict
+from ..codec import host_dict, reported_services
 from ..diff import FindingChange, ReportDiff
 from ..findings import Finding, Severity
 from ..grading import Grade
-from ..observations import NameResolution
+from ..observations import NameResolution, ServiceObservation
 from ..report import HostReport, Report
-from ..text import printable
+from ..text import plural, printable
 from ._view import (
     DIFF_SECTIONS,
+    Action,
     acceptance_state,
     appeared_or_vanished,
     change_finding,
     diff_entries,
     diff_runs,
     endpoint,
+    first_actions,
     hint_text,
-    management_text,
     name_remarks,
-    product_text,
     reachability_changes,
     reachability_text,
+    service_category,
+    service_product,
     timestamp,
+    verdict,
     where,
 )
 
@@ -155,6 +158,7 @@ def _report_view(report: Report) -> dict[str, Any]:
     return {
         "tool_version": report.tool_version,
         "grade": report.grade.value,
+        "verdict": verdict(report),
         "grade_class": _grade_class(report.grade),
         "started_at": timestamp(report.started_at),
         "started": _when(report.started_at),
@@ -207,6 +211,9 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
     counts = {s.label: 0 for s in _SEVERITIES}
     for finding in counting:
         counts[finding.severity.label] += 1
+    first = first_actions(host)
+    # A finding whose remediation is a step of "what to do first" points there instead.
+    steps = {f.id: n for n, a in enumerate(first, 1) for f in a.findings}
     return {
         "anchor": f"host-{host.address}",
         "address": host.address,
@@ -217,8 +224,12 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
         "grade_class": _grade_class(host.grade),
         "status": doc["status"],
         "counts": [{"severity": k, "count": v} for k, v in counts.items() if v],
-        "services": [_service_view(s, report.started_at) for s in doc["services"]],
-        "groups": _finding_groups(counting),
+        "first": [_action_view(a) for a in first],
+        "services": [
+            _service_view(s, report.started_at, service, host)
+            for s, service in zip(doc["services"], reported_services(host.observation), strict=True)
+        ],
+        "groups": _finding_groups(counting, steps),
         "accepted": [_accepted_view(f) for f in accepted],
         "upnp": _upnp_view(doc),
         "problems": [*doc["errors"], *_attempt_lines(doc["attempts"])],
@@ -226,7 +237,21 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
     }
 
 
-def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str, Any]:
+def _action_view(action: Action) -> dict[str, Any]:
+    """One step of a host's "what to do first": the remediation and where each rule applies."""
+    return {
+        "text": action.text,
+        "severity": action.severity.label,
+        "places": action.rule_places(),
+    }
+
+
+def _service_view(
+    service: Mapping[str, Any],
+    started_at: datetime,
+    observed: ServiceObservation,
+    host: HostReport,
+) -> dict[str, Any]:
     http = service["http"]
     details: list[dict[str, Any]] = []  # label, text, and whether the text is the target's
 
@@ -251,21 +276,20 @@ def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str,
         detail("TLS certificate", _tls_text(tls, started_at))
     if service["forwarding"]:
         detail("forwarded", service["forwarding"], verbatim=False)
-    product = product_text(service["product"], service["version"])
     management = service.get("management")
-    if management is not None:
-        product = management_text(management["category"], management["version"])
-        if management["unauthenticated"]:
-            detail("acts without a login", management["unauthenticated"], verbatim=False)
+    if management is not None and management["unauthenticated"]:
+        detail("acts without a login", management["unauthenticated"], verbatim=False)
     for hint in service.get("management_hints", []):
         detail("possibly", hint_text(hint["name"], hint["marker"]), verbatim=False)
+    # The product without the hints (they are details here) nor the title (a detail too).
+    product = service_product(_without_hints(observed), host.observation, title=False)
     return {
         "port": f"{service['port']}/{service['protocol']}",
         "state": service["state"],
         "identified_as": service["identified_as"],
         "service": service["service"],
         "product": product,
-        "dsm": _dsm_text(service["dsm"]),
+        "category": service_category(observed),
         "details": details,
         "reachability": reachability_text(
             service["reachable_from"], service["not_reachable_from"], service["untested_from"]
@@ -276,18 +300,11 @@ def _service_view(service: Mapping[str, Any], started_at: datetime) -> dict[str,
     }
 
 
-def _dsm_text(dsm: Mapping[str, Any] | None) -> str:
-    """``DSM 4.3-3810 Update 2 (DS1512+)``; empty when the port is not DSM."""
-    if dsm is None:
-        return ""
-    text = f"DSM {dsm['version'] or 'version unknown'}"
-    if dsm["build"] is not None:
-        text += f"-{dsm['build']}"
-    if dsm["update"] is not None:
-        text += f" Update {dsm['update']}"
-    if dsm["model"]:
-        text += f" ({dsm['model']})"
-    return text
+def _without_hints(service: ServiceObservation) -> ServiceObservation:
+    http = service.http
+    if http is None or not http.management_hints:
+        return service
+    return replace(service, http=replace(http, management_hints=()))
 
 
 def _tls_text(tls: Mapping[str, Any], started_at: datetime) -> str:
@@ -304,8 +321,10 @@ def _tls_text(tls: Mapping[str, Any], started_at: datetime) -> str:
     return "; ".join(parts)
 
 
-def _finding_groups(findings: Sequence[Finding]) -> list[dict[str, Any]]:
-    """Findings of one rule and severity together: the remediation is shown once per group."""
+def _finding_groups(findings: Sequence[Finding], steps: Mapping[str, int]) -> list[dict[str, Any]]:
+    """Findings of one rule and severity together: the remediation is shown once per group,
+    or, when it is a step of the host's "what to do first" (``steps``: finding id -> step
+    number), the group points at that step."""
     groups: list[dict[str, Any]] = []
     for finding in findings:
         key = (finding.rule, finding.severity.label, finding.title, finding.remediation)
@@ -317,6 +336,7 @@ def _finding_groups(findings: Sequence[Finding]) -> list[dict[str, Any]]:
                     "severity": finding.severity.label,
                     "title": finding.title,
                     "remediation": finding.remediation,
+                    "step": steps.get(finding.id, 0),
                     "occurrences": [],
                 }
             )
@@ -465,7 +485,7 @@ _LEFT = 40  # room for the y-axis labels
 _RIGHT = 12
 _TOP = 30  # room for the grade letters above the bars
 _PLOT = 160  # height of the plot area
-_BOTTOM = 40  # room for the run labels
+_BOTTOM = 54  # room for the run labels: run id, date, time of day
 _MAX_LABELS = 16  # more runs than this: label every n-th bar
 
 
@@ -490,6 +510,7 @@ class _Bar:
     complete: bool
     label: bool
     date: str
+    time: str
     when: str
     title: str
 
@@ -508,6 +529,7 @@ class _Chart:
     total_runs: int
     label_y: int
     date_y: int
+    time_y: int
     summary: str
 
 
@@ -533,6 +555,10 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
     every = math.ceil(len(shown) / _MAX_LABELS)
     slot = max(_SLOT, min(2 * _SLOT, _PLOT_WIDTH // max(1, len(shown))))
     bar_width = min(_BAR_MAX, max(_BAR, round(slot * 0.55)))
+    # Several runs on one day (a re-run after a fix) differ by their time of day; to the
+    # second when two of them started in the same minute.
+    minutes = [p.started_at.strftime("%Y-%m-%d %H:%M") for p in shown]
+    clock = "%H:%M:%S" if len(set(minutes)) < len(minutes) else "%H:%M"
     bars = []
     for i, (point, total) in enumerate(zip(shown, totals, strict=True)):
         x = _LEFT + i * slot + (slot - bar_width) / 2
@@ -568,6 +594,7 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
                 complete=point.complete,
                 label=(len(shown) - 1 - i) % every == 0,  # the newest run is always labelled
                 date=point.started_at.strftime("%m-%d"),
+                time=point.started_at.strftime(clock),
                 when=_when(point.started_at),
                 title=title,
             )
@@ -587,5 +614,6 @@ def _chart(trend: Sequence[TrendPoint]) -> _Chart:
         total_runs=len(ordered),
         label_y=base + 16,
         date_y=base + 31,
-        summary=f"Findings by severity and grade over {len(shown)} runs: {grades}",
+        time_y=base + 45,
+        summary=f"Findings by severity and grade over {plural(len(shown), 'run')}: {grades}",
     )

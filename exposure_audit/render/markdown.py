@@ -1,10 +1,12 @@
 """The report as Markdown, for e-mail, tickets and chat: the table report's structure, compact.
 
-Pure. One headline (grade, "nothing was audited" or "run interrupted" when so, and counts by
-severity), the run's notes (:meth:`~exposure_audit.report.Report.run_notes`), errors, names and
-skipped addresses, then each host worst first: its findings as a table (severity, rule, port,
-title, evidence), the remediation once per rule, its services, accepted risks apart, UPnP
-mappings, and what could not be tested.
+Pure. One headline (grade, "nothing was audited" or "run interrupted" when so), the verdict
+(:func:`~._view.verdict`), counts by severity, the run's notes
+(:meth:`~exposure_audit.report.Report.run_notes`), errors, names and skipped addresses, then
+each host worst first: what to do first (:func:`~._view.first_actions`), its findings as a
+table (severity, rule, port, title, evidence), the rest's remediation once per text, its
+services (product and category), accepted risks apart, UPnP mappings, and what could not be
+tested.
 
 Every string that did not come from this package (banners, titles, server headers, evidence built
 from them, host names, acceptance reasons) goes through :func:`md_text`: control and format
@@ -23,12 +25,16 @@ from ..report import HostReport, Report
 from ..rules import describe_mapping
 from ..text import md_text
 from ._view import (
-    dsm_summary,
-    product_or_title,
+    Action,
+    first_actions,
+    host_actions,
+    plural,
     run_state,
-    service_kind,
+    service_category,
+    service_product,
     service_reachability,
     timestamp,
+    verdict,
     where,
 )
 
@@ -49,7 +55,9 @@ def _headline(report: Report) -> list[str]:
         f"# Exposure audit: grade {report.grade.value}"
         + (f" ({', '.join(state)})" if state else ""),
         "",
-        f"{len(report.hosts)} host(s), {incomplete} incomplete; "
+        f"**Verdict**: {md_text(verdict(report), 2000)}",
+        "",
+        f"{plural(len(report.hosts), 'host')}, {incomplete} incomplete; "
         f"scanned {timestamp(report.started_at)} to {timestamp(report.finished_at)} "
         f"by exposure-audit {md_text(report.tool_version, 40)}; "
         f"ports tcp {','.join(map(str, report.ports.tcp)) or '-'}, "
@@ -95,19 +103,24 @@ def _finding_rows(findings: list[Finding]) -> list[list[str]]:
 
 
 def _service_row(service: ServiceObservation, host: HostObservation) -> list[str]:
-    product = product_or_title(service)
+    product = service_product(service, host)
     if service.banner:
         product = f"{product} ({service.banner})" if product else service.banner
     row = [
         f"{service.port}/{service.protocol}",
         service.state,
-        md_text(service_kind(service, host), 60),
-        md_text(product, 100),
-        md_text(dsm_summary(service.dsm), 60),
+        md_text(service.http.scheme if service.http else service.service, 60),
+        md_text(product, 200),
+        md_text(service_category(service), 60),
     ]
     if host.vantages:
         row.append(md_text(service_reachability(service, host), 200))
     return row
+
+
+def _action_item(action: Action, number: int) -> str:
+    """``1. Take DSM off the Internet ... (DSM001 on 5000/tcp; DSM002 on 5001/tcp)``."""
+    return f"{number}. {md_text(action.text, 4000)} ({action.rule_places()})"
 
 
 def _mapping(mapping: PortMapping) -> str:
@@ -168,21 +181,25 @@ def _host_block(host: HostReport) -> list[str]:
     ]
     counting = [f for f in host.findings if f.counts]
     accepted = [f for f in host.findings if not f.counts]
+    first = first_actions(host)
+    if first:
+        lines += ["", "### What to do first", ""]
+        lines += [_action_item(a, n) for n, a in enumerate(first, 1)]
     if counting:
         lines += ["", "### Findings", ""]
         lines += _table(
             ["Severity", "Rule", "Port", "Finding", "Evidence"], _finding_rows(counting)
         )
-        remediation: dict[str, str] = {}
-        for f in counting:
-            remediation.setdefault(f.rule, f.remediation)
-        lines += ["", "**Remediation**", ""]
-        lines += [f"- **{rule}**: {md_text(text, 1000)}" for rule, text in remediation.items()]
+        shown = {f.id for a in first for f in a.findings}
+        rest = [a for a in host_actions(host) if not {f.id for f in a.findings} <= shown]
+        if rest:
+            lines += ["", "**Remediation**" + (" (the rest)" if first else ""), ""]
+            lines += [f"- **{', '.join(a.rules)}**: {md_text(a.text, 4000)}" for a in rest]
     services = reported_services(obs)
     lines += ["", "### Services", ""]
     if services:
         lines += _table(
-            ["Port", "State", "Service", "Product / title", "DSM"]
+            ["Port", "State", "Service", "Product", "Category"]
             + (["Vantages"] if obs.vantages else []),
             [_service_row(s, obs) for s in services],
         )

@@ -94,9 +94,10 @@ def _check_advisories(host: HostObservation, now: datetime) -> Iterator[Match]:
 
 def _describe_verdict(verdict: AdvisoryVerdict) -> str:
     cves = ", ".join(verdict.cves) or "no CVE"
-    fixed = verdict.fixed_in or "no fix for this branch"
+    # A branch the advisory leaves unfixed has no "fixed in" to name: say that instead.
+    fixed = f"fixed in {verdict.fixed_in}" if verdict.fixed_in else "no fix for this branch"
     maybe = "" if verdict.certain else "; possibly: update level unknown"
-    return f"{verdict.key} ({cves}; fixed in {fixed}{maybe})"
+    return f"{verdict.key} ({cves}; {fixed}{maybe})"
 
 
 def _check_version_disclosed(host: HostObservation, now: datetime) -> Iterator[Match]:

@@ -31,6 +31,7 @@ from ..probes.dns import resolve_names
 from ..probes.http import HttpProbeSettings
 from ..report import HostReport, Report, SkippedAddress, unaudited_targets
 from ..targets import TargetPlan, non_global_reason
+from ..text import plural
 from ..timing import DiscoveryPolicy, discovery_policy
 from ..upnp import Inventory
 from .host import (
@@ -82,7 +83,9 @@ class Progress(Protocol):
 
     def start(self, total_hosts: int) -> None: ...
 
-    def advance(self, hosts: int = 1) -> None: ...
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
+        """``hosts`` more hosts are finished; ``done`` holds their reports when known (the
+        display names each host and its grade)."""
 
 
 class NullProgress:
@@ -94,7 +97,7 @@ class NullProgress:
     def start(self, total_hosts: int) -> None:
         pass
 
-    def advance(self, hosts: int = 1) -> None:
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
         pass
 
 
@@ -423,7 +426,7 @@ class Auditor(RunBookkeeping):
         try:
             async with gate:
                 deadline = time.monotonic() + self.settings.host_timeout
-                self.progress.phase(f"discovering ports on {len(batch)} hosts")
+                self.progress.phase(f"discovering ports on {plural(len(batch), 'host')}")
                 if self.settings.ssdp:
                     # One bounded wait for the whole batch, running while nmap discovers.
                     ssdp = asyncio.create_task(
@@ -595,7 +598,7 @@ class Auditor(RunBookkeeping):
         if self.on_host is not None:
             # The history store records each host as it finishes: an interrupted run keeps it.
             self.on_host(host)
-        self.progress.advance()
+        self.progress.advance(1, (host,))
 
 
 def _chosen_probes(probes: ProbeSet | None, scanner: Scanner | None) -> ProbeSet:

@@ -439,7 +439,7 @@ class ClusterAudit(RunBookkeeping):
             if self.on_host is not None:
                 for host in hosts:
                     self.on_host(host)
-            self.progress.advance(len(hosts))
+            self.progress.advance(len(hosts), hosts)
         self._phase(total_tasks)
 
     def _block_hosts(

@@ -409,6 +409,7 @@ def _notify_run(
             outcome.shortfall,
             interrupts,
             outcome.deliveries,
+            outcome.run_id,
         )
 
 
@@ -464,13 +465,14 @@ def _notify(
     shortfall: CoverageShortfall | None,
     interrupts: Interrupts,
     results: list[DeliveryResult],
+    run_id: int | None,
 ) -> None:
     """Send what the policy asks for (and, whatever it says, a coverage ``shortfall``),
     appending each result to ``results`` as it comes (an interruption keeps the ones already
     sent)."""
     if not should_notify(plan.when, diff, report, plan.min_severity, shortfall):
         return
-    message = compose(report, diff, shortfall)
+    message = compose(report, diff, shortfall, run_id=run_id)
     if plan.webhook is not None:
         webhook = plan.webhook
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -145,7 +146,13 @@ def test_the_demo_lab_report_shows_grade_f_the_dsm43_host_first_and_a_trend(
     assert "DSM003" in text and "SynoLocker" in text and "CVE-2013-6955" in text
     remediation = synolocker.locator(".remediation")
     assert remediation.is_visible()
-    assert rule_by_id("DSM003").remediation in remediation.inner_text()
+    step = re.search(r"step (\d) of “What to do first” above", remediation.inner_text())
+    assert step is not None, remediation.inner_text()
+    # and the card opens with what to do first, the SynoLocker remediation at that step
+    steps = first.locator(".first-steps li")
+    steps.first.scroll_into_view_if_needed()
+    assert steps.first.is_visible()
+    assert rule_by_id("DSM003").remediation in steps.nth(int(step[1]) - 1).inner_text()
 
     # The trend chart: one bar per stored run, oldest first, each with the run's grade
     chart = page.locator("#trend-chart")

@@ -84,11 +84,13 @@ def test_a_name_resolving_only_to_a_private_address_is_skipped_and_exit_3(resolv
     assert result.returncode == 3, result.stderr
     assert "nothing was audited: private.example.test: 127.62.0.10 skipped" in result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0].startswith("exposure-audit ") and "grade ?, nothing was audited" in lines[0]
-    assert any(
-        line.startswith("note: nothing was audited (private.example.test: 127.62.0.10 skipped:")
-        and "not a public address: loopback" in line
-        for line in lines[:4]
+    assert lines[0] == "verdict: grade ?: nothing was audited: unknown, not an all-clear"
+    # The note wraps at 80 columns: read the run's paragraph as one line
+    run = " ".join(result.stdout.split("\n\n")[1].split())
+    assert run.startswith("exposure-audit ") and " 0 hosts " in run
+    assert (
+        "note: nothing was audited (private.example.test: 127.62.0.10 skipped: "
+        "not a public address: loopback" in run
     ), result.stdout
 
 
@@ -115,7 +117,8 @@ def test_every_target_excluded_is_exit_3_in_table_and_json(tmp_path: Path) -> No
     assert table.returncode == 3, table.stderr
     assert "exposure-audit: nothing was audited: 127.62.0.5: excluded" in table.stderr
     first, *rest = table.stdout.splitlines()
-    assert "grade ?, nothing was audited, 0 hosts" in first
+    assert first == "verdict: grade ?: nothing was audited: unknown, not an all-clear"
+    assert any(line.startswith("exposure-audit ") and ": 0 hosts (" in line for line in rest)
     assert "note: nothing was audited (127.62.0.5: excluded)" in rest
     # And the JSON report, written to a file, holds the grade and the reason
     out = tmp_path / "report.json"

@@ -145,7 +145,7 @@ def test_progress_counts_blocks_done_across_the_cluster(runs: Any) -> None:
     assert any(line.endswith("blocks 1/3 done on 2 workers") for line in lines), scan.stderr
     assert lines[-1] == f"[{len(PLAN_ORDER)}/{len(PLAN_ORDER)} hosts] blocks 3/3 done on 2 workers"
     # Hosts advance by whole blocks: 3 at a time.
-    done = [line.split("/")[0] for line in scan.lines if line.endswith("host done")]
+    done = [line.split("/")[0] for line in scan.lines if "hosts done: " in line]
     assert done == ["[3", "[6", "[9"]
 
 

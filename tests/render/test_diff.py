@@ -227,7 +227,7 @@ def _unlooked_diff() -> ReportDiff:
 def test_not_rechecked_and_not_confirmed_show_in_every_format_with_their_reasons() -> None:
     diff = _unlooked_diff()
     reason = "port 5001/tcp not in the new run's port set; last seen in run 1"
-    table = render_diff_table(diff)
+    table = render_diff_table(diff, width=200)  # wide: each reason on one line
     assert "NOT RE-CHECKED (1)" in table and "the new run did not look at these" in table
     assert "NOT CONFIRMED (1)" in table and "port 21/tcp filtered in the new run" in table
     assert "1 not re-checked, 1 not confirmed" in table

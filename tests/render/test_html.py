@@ -258,7 +258,14 @@ def test_host_cards_come_worst_first_with_status_services_and_findings() -> None
     assert "Synology DiskStation telnetd" in nas
     assert "22/tcp" not in nas  # closed ports are not services
     assert "Synology default certificate; expired 2019-01-01" in nas
-    assert re.search(r'data-rule="DSM003".*remediation of DSM003', nas, re.S)
+    # What to do first opens the card: the worst findings' remediation, each once; the
+    # findings below point at their step instead of repeating it
+    first = nas[nas.index("What to do first") : nas.index("Open services")]
+    assert re.findall(r"remediation of (\w+)", first) == ["DSM001", "DSM003", "SVC001"]
+    assert re.search(r'data-rule="DSM003".*step 2 of “What to do first” above', nas, re.S)
+    assert re.search(r'data-rule="TLS001".*remediation of TLS001', nas, re.S)
+    assert nas.count("remediation of DSM003") == 1
+    assert '<td data-label="category"><strong class="nowrap">NAS</strong></td>' in nas
     assert 'status-complete">complete' in nas
     assert 'status-incomplete">incomplete' in html
     assert "versions probe timed out: host deadline reached" in html

@@ -73,9 +73,12 @@ def _report() -> Report:
 
 @pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
 def test_every_report_shows_the_product_its_category_and_the_hint(fmt: str) -> None:
-    text = render_report(_report(), fmt)
-    assert "Jupyter Notebook / JupyterLab / Jupyter Server" in text  # identified as
-    assert "notebook management interface 2.12.5" in text
+    text = render_report(_report(), fmt, width=200)
+    # The product with its version, and its category, on the service's row
+    product = "Jupyter Notebook / JupyterLab / Jupyter Server 2.12.5"
+    rows = text.split("<tr>") if fmt == "html" else text.splitlines()
+    row = next(r for r in rows if product in r)
+    assert "notebook" in row.replace(product, "")
     assert "possibly QNAP QTS / QuTS hero (title only)" in text
     assert "MGMT001" in text
 

@@ -46,7 +46,7 @@ def test_a_report_from_two_vantages_matches_its_golden_file(fmt: str, update_gol
 
 def test_every_format_shows_each_services_view_from_each_vantage() -> None:
     report = vantage_report()
-    table = render_table(report)
+    table = render_table(report, width=200)
     assert "vantages: eu, us" in table
     assert "5001/tcp  open" in table and "reachable from eu; not from us" in table
     assert "reachable from eu; not tested from us" in table  # us was cut short there
@@ -250,8 +250,8 @@ def test_every_format_shows_every_run_note_in_one_order(fmt: str, audited_someth
     notes = report.run_notes()
     first = "nothing was audited" if not audited_something else "not every target was audited"
     assert notes[0].startswith(first) and "the run was interrupted" in notes[1]
-    # When it is rendered in the format
-    text = render_report(report, fmt)
+    # When it is rendered in the format (the table wide enough to keep each note on one line)
+    text = render_report(report, fmt, width=10_000)
     # Then each note is there, escaped as the format needs, in run_notes' order
     shown = _notes_shown(fmt, text, report)
     expected = [_escaped(fmt, n) for n in notes] if fmt != "json" else list(report.notes)
@@ -266,15 +266,23 @@ def test_every_format_shows_every_run_note_in_one_order(fmt: str, audited_someth
         assert "<b>old" not in text  # text, not markup
 
 
-def test_the_first_line_of_the_table_says_nothing_was_audited_or_interrupted() -> None:
+def _verdict(text: str) -> str:
+    """The table's opening paragraph (the verdict, wrapped), as one line."""
+    return " ".join(text.split("\n\n")[0].split())
+
+
+def test_the_table_opens_with_a_verdict_saying_nothing_was_audited_or_interrupted() -> None:
     empty = dataclasses.replace(sample_report(), hosts=(), not_audited=())
-    first = render_table(empty).splitlines()[0]
-    assert "grade ?" in first and "nothing was audited" in first and "interrupted" not in first
+    first = _verdict(render_table(empty))
+    assert first == "verdict: grade ?: nothing was audited: unknown, not an all-clear"
     cut = dataclasses.replace(sample_report(), complete=False, interrupted=True)
-    first = render_table(cut).splitlines()[0]
-    assert "grade F" in first and "run interrupted" in first and "nothing" not in first
-    first = render_table(sample_report()).splitlines()[0]
+    first = _verdict(render_table(cut))
+    assert first.startswith("verdict: grade F: critical findings on 1 of 2 hosts")
+    assert "the run was interrupted" in first and "nothing" not in first
+    first = _verdict(render_table(sample_report()))
     assert "nothing" not in first and "interrupted" not in first
+    # What the grade does not cover is unknown, never clean
+    assert first.endswith("unknown (not clean): 2 targets not audited, 1 host incomplete")
 
 
 def test_a_run_that_audited_nothing_says_so_in_every_format_with_grade_unknown() -> None:
@@ -293,3 +301,18 @@ def test_a_run_that_audited_nothing_says_so_in_every_format_with_grade_unknown()
     assert (note["rule"], note["host_grade"]) == ("", "?")
     assert "# Exposure audit: grade ? (nothing was audited)" in render_report(report, "markdown")
     assert "grade ?, nothing was audited</h1>" in render_report(report, "html")
+
+
+def test_fix_first_names_host_and_port_and_gives_each_action_once() -> None:
+    # Given DSM over HTTP and over HTTPS on one box: DSM002's remediation is inside DSM001's
+    text = render_table(vantage_report(), width=200)
+    fix = text[text.index("fix first:") : text.index("\n\n", text.index("fix first:"))]
+    assert fix.splitlines()[1].startswith(
+        " 1. 198.51.100.7 5000/tcp, 5001/tcp (DSM001, DSM002; critical): Take the DSM"
+    )
+    assert fix.count("Take the DSM management interface off the Internet") == 1
+    # The host points at it, and its findings' other remediation follows them, once each
+    nas = text[text.index("== 198.51.100.7") : text.index("== 203.0.113.9")]
+    assert "   do first: fix first 1 above" in nas
+    assert "Take the DSM management interface off the Internet" not in nas
+    assert nas.count("VULN001: Update the service") == 1

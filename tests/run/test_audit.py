@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
@@ -19,6 +19,7 @@ from exposure_audit.observations import HostStatus
 from exposure_audit.ports import parse_ports
 from exposure_audit.probes.dns import make_resolver
 from exposure_audit.probes.http import HttpProbeSettings
+from exposure_audit.report import HostReport
 from exposure_audit.run.audit import Auditor, AuditSettings
 from exposure_audit.targets import parse_item, plan_targets
 
@@ -51,7 +52,7 @@ class _Recorder:
     def start(self, total_hosts: int) -> None:
         self.total = total_hosts
 
-    def advance(self, hosts: int = 1) -> None:
+    def advance(self, hosts: int = 1, done: Sequence[HostReport] = ()) -> None:
         self.finished.append(time.monotonic())
 
 

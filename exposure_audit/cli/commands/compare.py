@@ -4,7 +4,8 @@ when its report goes to a file.
 
 Pure: text in, text out. How each format carries the changes:
 
-- ``table``: the report, then ``changes since run N:`` and the diff table;
+- ``table``: the report with ``changes since run N:`` and the diff table right after its
+  verdict (:func:`~exposure_audit.render.table.render_table`);
 - ``markdown``: the report, then a ``## Changes since run N`` section (the diff's Markdown);
 - ``json``: the report document with a ``diff`` key (the diff document, null with no
   baseline);
@@ -30,7 +31,7 @@ from typing import Any
 
 from ...codec import to_dict
 from ...diff import FindingChange, ReportDiff
-from ...render import TrendPoint, render_diff, render_report
+from ...render import DEFAULT_WIDTH, TrendPoint, render_diff, render_report
 from ...render.diff import diff_to_dict
 from ...report import Report
 from ...text import csv_cell
@@ -47,9 +48,13 @@ def render_compared(
     *,
     trend: Sequence[TrendPoint] = (),
     run_id: int | None = None,
+    width: int = DEFAULT_WIDTH,
 ) -> str:
     """``report`` in ``fmt`` with the changes of ``diff`` (None: there is no baseline);
-    ``run_id`` is the history's id of the run, for JSON Lines (which carries no changes)."""
+    ``run_id`` is the history's id of the run, for JSON Lines (which carries no changes);
+    ``width`` is the table's width in terminal cells."""
+    if fmt == "table":
+        return render_report(report, "table", diff=diff, compared=True, width=width)
     if fmt == "html":
         return render_report(report, "html", trend=trend, diff=diff)
     if fmt == "json":
@@ -57,10 +62,6 @@ def render_compared(
         doc["diff"] = diff_to_dict(diff) if diff is not None else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
     text = render_report(report, fmt, run_id=run_id)
-    if fmt == "table":
-        if diff is None:
-            return text + f"\n{_NO_BASELINE}\n"
-        return text + f"\nchanges since run {diff.old_run}:\n" + render_diff(diff, "table")
     if fmt == "markdown":
         if diff is None:
             return text + f"\n## Changes\n\n_{_NO_BASELINE[0].upper()}{_NO_BASELINE[1:]}._\n"

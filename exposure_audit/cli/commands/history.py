@@ -23,6 +23,7 @@ from ...history.store import (
 )
 from ...render import render_diff, render_report
 from ..settings import merge_settings
+from ..terminal import report_width
 from .compare import render_compared, verdict
 from .output import EXIT_OK, check_output, emit, warn_if_store_shared
 from .scan import load_config
@@ -131,10 +132,11 @@ def cmd_report(args: argparse.Namespace) -> int:
                     new_run=run_id,
                     carried=store.carried(baseline),
                 )
+    width = report_width(args.output)
     if args.compare:
-        text = render_compared(report, args.format, diff, trend=trend, run_id=run_id)
+        text = render_compared(report, args.format, diff, trend=trend, run_id=run_id, width=width)
     else:
-        text = render_report(report, args.format, trend=trend, run_id=run_id)
+        text = render_report(report, args.format, trend=trend, run_id=run_id, width=width)
     summary = verdict(report, diff, compared=args.compare)
     return emit(text, args.output, verdict=f"run {run_id}: {summary}")
 
@@ -179,7 +181,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             new_run=new_id,
             carried=store.carried(old_id),
         )
-    return emit(render_diff(diff, args.format), args.output, "diff")
+    text = render_diff(diff, args.format, width=report_width(args.output))
+    return emit(text, args.output, "diff")
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:

@@ -45,11 +45,12 @@ from ...targets import (
     parse_lines,
     plan_targets,
 )
-from ...text import printable
+from ...text import plural, printable
 from ..argtypes import cut
 from ..config import AuditConfig, parse_config
 from ..inputfile import LINE_CAP, read_input
 from ..settings import NotifySettings, Thresholds, merge_settings
+from ..terminal import report_width
 from .compare import render_compared, verdict
 from .metrics import write_metrics
 from .output import (
@@ -373,7 +374,8 @@ def _print_dry_run(effective: _Effective) -> None:
     are shown as CIDR blocks (a /8 is one line, not 16 million)."""
     plan = effective.plan
     count = len(plan.addresses)
-    print(f"{count} address(es), {len(plan.hostnames)} name(s) to resolve")
+    names = plural(len(plan.hostnames), "name")
+    print(f"{plural(count, 'address')}, {names} to resolve")
     if count <= _LISTED or not isinstance(plan.addresses, AddressRanges):
         for address in plan.addresses:
             print(f"address {address}")
@@ -402,6 +404,7 @@ def _print_dry_run(effective: _Effective) -> None:
 
 
 def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
+    width = report_width(args.output)
     if args.format == "html":
         return render_report(
             outcome.report,
@@ -410,8 +413,11 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
             diff=outcome.diff if args.compare else None,
         )
     if not args.compare:
-        return render_report(outcome.report, args.format, run_id=outcome.run_id)
-    return render_compared(outcome.report, args.format, outcome.diff, run_id=outcome.run_id)
+        return render_report(outcome.report, args.format, run_id=outcome.run_id, width=width)
+    # The table shows the changes right after its verdict (render_compared).
+    return render_compared(
+        outcome.report, args.format, outcome.diff, run_id=outcome.run_id, width=width
+    )
 
 
 def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
@@ -440,7 +446,7 @@ def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effec
         if not delivery.delivered:
             print(
                 f"exposure-audit: notification by {delivery.channel} to {delivery.target} "
-                f"failed after {delivery.attempts} attempt(s): {delivery.error}",
+                f"failed after {plural(delivery.attempts, 'attempt')}: {delivery.error}",
                 file=sys.stderr,
             )
     if outcome.interrupted:
@@ -501,9 +507,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         finally:
             _stop(progress)
-        code = emit(
-            render_report(outcome.report, args.format), args.output, verdict=verdict(outcome.report)
-        )
+        text = render_report(outcome.report, args.format, width=report_width(args.output))
+        code = emit(text, args.output, verdict=verdict(outcome.report))
     finally:
         lab.stop()
     nothing = say_nothing_audited(outcome.report)
