@@ -346,7 +346,10 @@ class _Session:
         and the first load of nmap's file must not stall the other ports' conversations."""
         if self.namer is None or not first.wire:
             return None
-        return await asyncio.to_thread(self.namer, first.wire)
+        try:
+            return await asyncio.to_thread(self.namer, first.wire)
+        except Exception:  # a matcher bug must not lose what the port showed: no name, go on
+            return None
 
     async def identify(self) -> tuple[_Fetched | _Failed, _Fetched | _Failed]:
         """Speak TLS and plain HTTP at once; return (TLS result, plain result).
