@@ -57,7 +57,11 @@ def python_server(www: Path) -> Iterator[int]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer((ADDRESS, PYTHON_PORT), Quiet)
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # nmap's probes hang up mid-request: nothing to report
+
+    server = Server((ADDRESS, PYTHON_PORT), Quiet)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
