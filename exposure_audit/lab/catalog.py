@@ -197,7 +197,7 @@ def _management_hosts(at: tuple[str, ...]) -> tuple[LabHost, ...]:
 def demo_ports(lab: Lab | None = None) -> PortSet:
     """The ports an audit of the demo lab scans: the default set plus every TCP port the lab
     declares (the default set holds the catalog consoles' ports; a lab host may listen
-    elsewhere, as DSM moved to 8080 does)."""
+    on a port outside it)."""
     base = default_ports()
     declared = {p for h in (lab or demo_lab()).hosts for p in h.ports}
     return PortSet(tuple(sorted(set(base.tcp) | declared)), base.udp)
