@@ -25,6 +25,7 @@ import httpx
 import pytest
 import trustme
 
+from exposure_audit.nmap.installed import match_http_response
 from exposure_audit.probes.http import HttpProbeSettings, fingerprint_port, make_client
 
 from ..cli.runner import run_cli
@@ -262,3 +263,67 @@ def test_a_namer_that_fails_costs_the_name_only(python_server: int) -> None:
     found = asyncio.run(probe())
     assert found.http is not None and found.http.status_code == 200
     assert found.nmap is None
+
+
+# What nmap's line 9913 (nmap 7.93) calls "Cockpit management console": Cockpit's bare 400.
+COCKPIT_400 = b"<html><head><title>400 Bad request</title></head><body>Bad request</body></html>"
+
+
+@pytest.fixture
+def cockpit_like() -> Iterator[int]:
+    """Cockpit's default port (9090): ``/`` answers Cockpit's bare 400, which only nmap's
+    name tells apart, and ``/cockpit/login`` asks for credentials (one catalog marker)."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            first = await asyncio.wait_for(reader.readexactly(1), 5)
+            if first == b"\x16":  # a TLS ClientHello: hang up, as a plain HTTP server does
+                writer.close()
+                return
+            head = first + await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            if head.startswith(b"GET /cockpit/login "):
+                writer.write(b"HTTP/1.1 401 Authentication failed\r\nContent-Length: 0\r\n\r\n")
+            else:
+                length = b"%d" % len(COCKPIT_400)
+                writer.write(b"HTTP/1.1 400 Bad request\r\nContent-Length: " + length + b"\r\n\r\n")
+                writer.write(COCKPIT_400)
+            await writer.drain()
+        writer.close()
+
+    loop = asyncio.new_event_loop()
+    server = loop.run_until_complete(asyncio.start_server(answer, ADDRESS, 9090))
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    try:
+        yield 9090
+    finally:
+        loop.call_soon_threadsafe(server.close)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+
+
+def _probe_cockpit(port: int, *, named: bool) -> Any:
+    async def probe() -> Any:
+        settings = HttpProbeSettings(request_timeout=3, identify_timeout=3)
+        async with make_client(settings) as client:
+            return await fingerprint_port(
+                client,
+                ADDRESS,
+                port,
+                settings=settings,
+                namer=match_http_response if named else None,
+            )
+
+    return asyncio.run(probe())
+
+
+def test_nmaps_name_for_the_port_is_a_marker_of_the_management_catalog(cockpit_like: int) -> None:
+    # Without nmap's name, the login path is the only marker: a "possibly" hint at most.
+    bare = _probe_cockpit(cockpit_like, named=False)
+    assert bare.http is not None and bare.http.management is None
+    # With it, nmap's "Cockpit management console" is the second, independent marker.
+    named = _probe_cockpit(cockpit_like, named=True)
+    assert named.nmap is not None and named.nmap.product == "Cockpit management console"
+    management = named.http.management
+    assert management is not None and management.product == "cockpit"
+    assert len(management.markers) == 2
