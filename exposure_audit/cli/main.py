@@ -12,18 +12,20 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 
 from tabulate import tabulate
 
 from .. import __version__
 from ..errors import RunError, UsageError
+from ..history.schedule import scan_argv
 from ..render import DIFF_FORMATS, REPORT_FORMATS
 from ..rules import RULES, rule_by_id
 from ..timing import PRESETS
 from .commands.grade import cmd_grade
 from .commands.history import cmd_diff, cmd_history, cmd_report, cmd_schedule
-from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE
-from .commands.scan import cmd_demo, cmd_scan
+from .commands.output import EXIT_OK, EXIT_RUN, EXIT_USAGE, check_terminal
+from .commands.scan import check_scan_config, cmd_demo, cmd_scan
 from .commands.upnp import cmd_upnp_inventory
 from .settings import (
     DEFAULT_BLOCK_SIZE,
@@ -47,33 +49,95 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _scan_parser(sub.add_parser("scan", help="audit addresses, ranges and host names"))
+    _scan_parser(
+        _command(
+            sub,
+            "scan",
+            "audit addresses, ranges and host names",
+            "Audit addresses, CIDR ranges and host names from the outside: port discovery "
+            "(nmap), HTTP/TLS/DSM and UPnP probes, version checks; graded, stored in the "
+            "history, compared with the last run (docs/usage.md).",
+        )
+    )
 
-    demo = sub.add_parser("demo", help="start the built-in lab on loopback and audit it")
+    demo = _command(
+        sub,
+        "demo",
+        "start the built-in lab on loopback and audit it",
+        "Start the built-in vulnerable lab on loopback addresses, audit it, print the report "
+        "and stop the lab. Exits 0 when the audit ran (the lab is vulnerable on purpose).",
+    )
     _output_options(demo, REPORT_FORMATS)
 
-    history = sub.add_parser("history", help="list the stored runs")
+    history = _command(
+        sub,
+        "history",
+        "list the stored runs",
+        "List the runs in the history store, newest first: grade, findings by severity, "
+        "hosts, complete or not.",
+    )
     _store_option(history)
-    history.add_argument("--limit", type=int, default=None, metavar="N")
+    _config_option(history)
+    history.add_argument(
+        "--limit", type=int, default=None, metavar="N", help="show only the N newest runs"
+    )
     _output_options(history, ["table", "json"])
-    report = sub.add_parser("report", help="re-render a stored run")
+    report = _command(
+        sub,
+        "report",
+        "re-render a stored run",
+        "Render a run from the history store again, in any format; --compare adds what "
+        "changed since the complete run before it.",
+    )
     report.add_argument("run", metavar="RUN", help="a run id, 'latest' or 'previous'")
     _store_option(report)
+    _config_option(report)
+    report.add_argument(
+        "--compare",
+        action="store_true",
+        help="also show what changed since the complete run before it (as scan --compare)",
+    )
     _output_options(report, REPORT_FORMATS)
-    diff = sub.add_parser("diff", help="what changed between two stored runs")
+    diff = _command(
+        sub,
+        "diff",
+        "what changed between two stored runs",
+        "Compare two runs of the history store: new, resolved, changed and not re-checked "
+        "findings, hosts and services that appeared or vanished.",
+    )
     diff.add_argument("old", nargs="?", metavar="OLD", help="default: the previous complete run")
     diff.add_argument("new", nargs="?", metavar="NEW", help="default: the latest complete run")
     _store_option(diff)
+    _config_option(diff)
     _output_options(diff, sorted(DIFF_FORMATS))
 
-    schedule = sub.add_parser("schedule", help="print a weekly cron line or systemd units")
-    schedule.add_argument("--print", choices=("cron", "systemd"), required=True)
-    schedule.add_argument("-c", "--config", required=True, metavar="FILE")
+    schedule = _command(
+        sub,
+        "schedule",
+        "print a weekly cron line or systemd units",
+        "Check a config as the weekly 'scan -c FILE --compare' would read it (targets, files "
+        "it names, ports, thresholds), then print a crontab line or a systemd service and "
+        "timer that run it every Monday at 06:00 (docs/scheduling.md). A bad config exits 2 "
+        "and prints nothing.",
+    )
+    schedule.add_argument(
+        "--print",
+        choices=("cron", "systemd"),
+        required=True,
+        help="cron: one crontab line; systemd: a service and a timer unit",
+    )
+    schedule.add_argument(
+        "-c", "--config", required=True, metavar="FILE", help="the TOML config the job scans with"
+    )
     schedule.add_argument("--log", metavar="FILE", help="cron: append output to this file")
 
-    inventory = sub.add_parser(
+    inventory = _command(
+        sub,
         "upnp-inventory",
-        help="inside the LAN: read the router's UPnP port mappings (read-only) into a file",
+        "inside the LAN: read the router's UPnP port mappings (read-only) into a file",
+        "Inside the LAN: find the Internet gateway (SSDP, or --igd URL) and read its external "
+        "address and UPnP port-mapping table, read-only, into a file that 'scan "
+        "--upnp-inventory' ties to what is reachable from outside (docs/upnp.md).",
     )
     inventory.add_argument("--igd", metavar="URL", help="the IGD description URL (skip SSDP)")
     inventory.add_argument(
@@ -85,7 +149,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     _output_options(inventory, ["json", "table"], default="json")
 
-    grade = sub.add_parser("grade", help="grade an existing nmap XML run (no re-scan)")
+    grade = _command(
+        sub,
+        "grade",
+        "grade an existing nmap XML run (no re-scan)",
+        "Grade the hosts and ports of an nmap -oX file without scanning again; --probe adds "
+        "the HTTP/TLS/DSM and UPnP probes on its open ports.",
+    )
     grade.add_argument("--nmap-xml", required=True, metavar="FILE", help="nmap's -oX output")
     grade.add_argument(
         "--probe",
@@ -97,18 +167,62 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="with --probe: allow probing non-public addresses",
     )
-    grade.add_argument("--host-timeout", type=float, default=None, metavar="SECONDS")
-    grade.add_argument("--request-timeout", type=float, default=None, metavar="SECONDS")
+    grade.add_argument(
+        "--host-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"with --probe: per-host deadline (default {DEFAULT_HOST_TIMEOUT:g})",
+    )
+    grade.add_argument(
+        "--request-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"with --probe: per-request HTTP/TLS timeout (default {DEFAULT_REQUEST_TIMEOUT:g})",
+    )
     grade.add_argument("--no-upnp", action="store_true", help="with --probe: no UPnP probes")
-    grade.add_argument("--upnp-inventory", metavar="FILE")
-    grade.add_argument("--fail-on", default=None, metavar="SEVERITY")
+    grade.add_argument(
+        "--upnp-inventory",
+        metavar="FILE",
+        help="mappings taken inside with upnp-inventory, to tie to the open ports",
+    )
+    grade.add_argument(
+        "--fail-on",
+        default=None,
+        metavar="SEVERITY",
+        help=f"exit 1 when a finding reaches it (default {DEFAULT_FAIL_ON.label}; 'never')",
+    )
     _output_options(grade, REPORT_FORMATS)
 
-    rules = sub.add_parser("rules", help="list every rule")
-    rules.add_argument("--format", choices=("table", "json"), default="table")
-    explain = sub.add_parser("explain", help="show one rule in full")
-    explain.add_argument("rule", metavar="RULE_ID")
+    rules = _command(
+        sub,
+        "rules",
+        "list every rule",
+        "List every rule: its stable id, default severity and title.",
+    )
+    rules.add_argument(
+        "--format", choices=("table", "json"), default="table", help="output format (default table)"
+    )
+    explain = _command(
+        sub,
+        "explain",
+        "show one rule in full",
+        "Show one rule in full: severity, why it matters, remediation and references.",
+    )
+    explain.add_argument("rule", metavar="RULE_ID", help="a rule id, e.g. DSM001")
     return parser
+
+
+def _command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    summary: str,
+    description: str,
+) -> argparse.ArgumentParser:
+    """A subcommand with its one-line ``summary`` (the command list) and its ``description``
+    (its own --help)."""
+    return sub.add_parser(name, help=summary, description=description)
 
 
 def _scan_parser(scan: argparse.ArgumentParser) -> None:
@@ -129,7 +243,13 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         metavar="ITEM",
         help="never scan this address, range or name (repeatable)",
     )
-    scan.add_argument("--exclude-file", action="append", default=[], metavar="FILE")
+    scan.add_argument(
+        "--exclude-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="never scan what FILE lists (one item per line, # comments; repeatable)",
+    )
     scan.add_argument(
         "--allow-private",
         action="store_true",
@@ -275,10 +395,25 @@ def _store_option(cmd: argparse.ArgumentParser) -> None:
     )
 
 
+def _config_option(cmd: argparse.ArgumentParser) -> None:
+    cmd.add_argument(
+        "-c",
+        "--config",
+        metavar="FILE",
+        help="use the history store this TOML config names ([history] path), as scan -c does",
+    )
+
+
 def _output_options(
     cmd: argparse.ArgumentParser, formats: Iterable[str], default: str = "table"
 ) -> None:
-    cmd.add_argument("--format", choices=list(formats), default=default)
+    names = list(formats)
+    cmd.add_argument(
+        "--format",
+        choices=names,
+        default=default,
+        help=f"output format (default {default})",
+    )
     cmd.add_argument("-o", "--output", metavar="FILE", help="write here (atomically)")
     cmd.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
     cmd.add_argument(
@@ -295,7 +430,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": cmd_history,
         "report": cmd_report,
         "diff": cmd_diff,
-        "schedule": cmd_schedule,
+        "schedule": _cmd_schedule,
         "upnp-inventory": cmd_upnp_inventory,
         "grade": cmd_grade,
         "rules": _cmd_rules,
@@ -304,6 +439,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if getattr(args, "fail_on", None) is not None:
             parse_severity(args.fail_on, "--fail-on")  # fail fast, before anything runs
+        if not getattr(args, "dry_run", False):  # markup for a terminal: refused before any work
+            check_terminal(getattr(args, "format", None), getattr(args, "output", None))
         return commands[args.command](args)
     except UsageError as exc:
         print(f"exposure-audit: error: {exc}", file=sys.stderr)
@@ -311,6 +448,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunError as exc:
         print(f"exposure-audit: run failed: {exc}", file=sys.stderr)
         return EXIT_RUN
+
+
+def _cmd_schedule(args: argparse.Namespace) -> int:
+    """``schedule --print``, once the config holds up as the job will run it: exactly the
+    scheduled command line, parsed by the scan's own parser."""
+    config = Path(args.config).resolve()
+    try:
+        command = scan_argv(config)
+    except ValueError as exc:
+        raise UsageError(f"-c {args.config}: {exc}") from None
+    scan_args = _parser().parse_args(command[command.index("scan") :])
+    try:
+        warnings = check_scan_config(scan_args)
+    except UsageError as exc:
+        raise UsageError(f"not scheduled: the weekly scan would fail: {exc}") from None
+    for warning in warnings:
+        print(f"exposure-audit: warning: {warning}", file=sys.stderr)
+    return cmd_schedule(args)
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``python -m exposure_audit.lab {demo|corpus|bench [--count N]|perimeter} [--network CIDR]``
+"""``python -m exposure_audit.lab {demo|corpus|management|bench [--count N]|perimeter}
+[--network CIDR]``
 or ``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreground.
 
 ``nas`` and ``perimeter`` are for network-namespace labs: ``nas`` is one DSM 4.3 box on
@@ -7,10 +8,10 @@ or ``python -m exposure_audit.lab nas [--address ADDR]``: run a lab in the foreg
 dev lo``); run them with ``ip netns exec NS`` inside the namespace that holds the addresses.
 
 Prints one JSON line (``resolver``, ``hosts`` with ``name``, ``address``, ``ports`` actually
-listening, ``expect_grade``, ``expect_dsm``, and ``skipped``), then ``ready``, and serves until
-SIGTERM, SIGINT or end of standard input (a parent holding a pipe to stdin stops the lab by
-closing it; pass ``--ignore-stdin`` when stdin is /dev/null). Exit status 0 on a clean stop,
-1 when the lab could not start (the reason on stderr).
+listening, ``expect_grade``, ``expect_dsm``, ``expect_console``, and ``skipped``), then
+``ready``, and serves until SIGTERM, SIGINT or end of standard input (a parent holding a
+pipe to stdin stops the lab by closing it; pass ``--ignore-stdin`` when stdin is /dev/null).
+Exit status 0 on a clean stop, 1 when the lab could not start (the reason on stderr).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import sys
 import threading
 from types import FrameType
 
-from .catalog import bench_lab, corpus_lab, demo_lab, nas_lab, perimeter_lab
+from .catalog import bench_lab, corpus_lab, demo_lab, management_lab, nas_lab, perimeter_lab
 from .runtime import Lab
 
 
@@ -33,12 +34,15 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
         prog="python -m exposure_audit.lab",
         description="Run a built-in lab on loopback (nas, perimeter: inside a network namespace).",
     )
-    parser.add_argument("lab", choices=("demo", "corpus", "bench", "nas", "perimeter"))
+    parser.add_argument(
+        "lab", choices=("demo", "corpus", "management", "bench", "nas", "perimeter")
+    )
     parser.add_argument("--count", type=int, default=254, help="bench: hosts 1-254")
     parser.add_argument(
         "--network",
         help="another loopback /24 for the hosts (default: demo 127.77.0.0/24, corpus "
-        "127.78.0.0/24, bench 127.88.0.0/24; the demo then drops its [::1] side); perimeter: "
+        "127.78.0.0/24, management 127.76.0.0/24, bench 127.88.0.0/24; the demo then drops "
+        "its [::1] side); perimeter: "
         "a /22, loopback or private (default 198.18.0.0/22, inside a network namespace)",
     )
     parser.add_argument(
@@ -64,6 +68,8 @@ def _build(args: argparse.Namespace) -> Lab:
         return nas_lab(args.address) if args.address else nas_lab()
     if args.lab == "perimeter":
         return perimeter_lab(args.network) if args.network else perimeter_lab()
+    if args.lab == "management":
+        return management_lab(args.network) if args.network else management_lab()
     if args.lab == "corpus":
         return corpus_lab(args.network) if args.network else corpus_lab()
     return bench_lab(args.count, args.network) if args.network else bench_lab(args.count)

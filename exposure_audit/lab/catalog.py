@@ -1,6 +1,7 @@
 """The built-in labs: ``demo`` (a small perimeter), ``corpus`` (DSM versus look-alikes),
-``bench`` (many hosts, for timing), ``nas`` (one DSM box inside a network namespace) and
-``perimeter`` (services here and there over a /22, inside a network namespace).
+``management`` (every management console of the catalog on its default port), ``bench`` (many
+hosts, for timing), ``nas`` (one DSM box inside a network namespace) and ``perimeter``
+(services here and there over a /22, inside a network namespace).
 
 Expected grades follow the project's rules (``exposure_audit.rules``): DSM over plain HTTP,
 a SynoLocker-era build, Telnet or SMB is F; DSM over HTTPS only is D; SSH or an SRM login
@@ -13,10 +14,12 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..mgmt import load_catalog
 from ..ports import PortSet, default_ports
-from .model import LabHost, LabService
+from .model import ExpectedConsole, LabHost, LabService
 from .nameserver import Zone
 from .runtime import Lab
+from .sites import CONSOLE_PREFIX, consoles
 
 __all__ = [
     "DEMO_ZONE",
@@ -27,6 +30,7 @@ __all__ = [
     "demo_lab",
     "demo_ports",
     "demo_zone",
+    "management_lab",
     "nas_lab",
     "perimeter_lab",
 ]
@@ -262,6 +266,85 @@ def corpus_lab(network: str = "127.78.0.0/24") -> Lab:
             _DSM_VERSIONS["dsm72"],
         ),
     ]
+    return Lab(hosts)
+
+
+def management_lab(network: str = "127.76.0.0/24") -> Lab:
+    """Every product of the management catalog (``data/management_catalog.json``) on its own
+    address of ``network``, in catalog order from ``.1``, named ``mgmt-<product id>``, on the
+    product's default port. Pages are composed from the catalog's public markers, two or more
+    each (``pages/management.json``; docs/reference/lab.md section 9); DSM and SRM are the
+    lab's dsm72 and srm sites.
+
+    Each host's :class:`ExpectedConsole` says what a correct auditor finds: the product, the
+    version it discloses without a login, and the rule: MGMT001 (critical, grade F) over plain
+    HTTP, MGMT002 (high, grade D) over HTTPS, critical (F) whatever the scheme when the console
+    is left able to act without a login (Portainer before its first account, Transmission
+    without an RPC password, Supervisor without a username); DSM over HTTPS is DSM002 (D), SRM
+    SVC002 (C). A product with catalog advisories may also get a "possibly" MGMT003 (high),
+    which changes no grade here. Audit it with :func:`demo_ports` of the lab (some default
+    ports, such as 631, 9091 or 19999, are not in the default set).
+
+    Raises ``ValueError`` for a network that is not a loopback /24, or when the catalog holds
+    a product the lab has no console for.
+    """
+    at = _addresser(network)
+    imitated = {c.product: c for c in consoles()}
+    hosts = []
+    for number, product in enumerate(load_catalog(), start=1):
+        name = f"mgmt-{product.id}"
+        if product.id == "synology-dsm":
+            hosts.append(
+                LabHost(
+                    name,
+                    at[number],
+                    "dsm",
+                    (LabService(5001, "https", "dsm72", "DSM 7.2 on its default HTTPS port"),),
+                    "D",
+                    _DSM_VERSIONS["dsm72"],
+                    expect_console=ExpectedConsole(product.id, "7.2.2", "DSM002", "high"),
+                )
+            )
+            continue
+        if product.id == "synology-srm":
+            hosts.append(
+                LabHost(
+                    name,
+                    at[number],
+                    "management",
+                    (LabService(8001, "https", "srm", "SRM on its default HTTPS port"),),
+                    "C",  # remote administration: SVC002 (medium)
+                    None,
+                    # SRM is recognised as SRM, without a version (its version file is
+                    # served, but the audit reports SRM as remote administration only).
+                    expect_console=ExpectedConsole(product.id, None, "SVC002", "medium"),
+                )
+            )
+            continue
+        console = imitated.get(product.id)
+        if console is None:
+            raise ValueError(f"the management lab has no console for catalog product {product.id}")
+        critical = console.scheme == "http" or console.acts_without_login
+        hosts.append(
+            LabHost(
+                name,
+                at[number],
+                "management",
+                (
+                    LabService(
+                        console.port, console.scheme, CONSOLE_PREFIX + product.id, console.note
+                    ),
+                ),
+                "F" if critical else "D",
+                None,
+                expect_console=ExpectedConsole(
+                    product.id,
+                    console.version,
+                    "MGMT001" if console.scheme == "http" else "MGMT002",
+                    "critical" if critical else "high",
+                ),
+            )
+        )
     return Lab(hosts)
 
 

@@ -13,6 +13,13 @@ Each *profile* imitates what one kind of box presents (docs/reference/dsm.md sec
     from a generated ``CN=Example Lab CA, O=Example Lab``; currently valid.
 ``qnap``
     A self-signed ``CN=QNAP NAS`` certificate for the QNAP negative; currently valid.
+``proxmox``, ``vmware-esxi``, ``vmware-vcenter``
+    The default issuers the management catalog recognises (docs/reference/management.md
+    section 4): a leaf from ``CN=Proxmox Virtual Environment, O=PVE Cluster Manager CA``, from
+    ``O=VMware Installer``, from a VMCA ``CN=CA, DC=vsphere, DC=local, OU=VMware Engineering``.
+``supermicro``, ``unifi``
+    Self-signed default subjects: ``O=Super Micro Computer, CN=IPMI`` (a Supermicro BMC) and
+    ``O=Ubiquiti Inc., OU=UniFi, CN=UniFi`` (a UniFi Network controller).
 
 Keys are EC P-256 (milliseconds to make) and generated once per process; every certificate
 is cached too, so a second lab in the same process starts without signing anything.
@@ -35,7 +42,17 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = ["PROFILES", "IssuedCertificate", "issue", "server_context"]
 
-PROFILES = ("dsm-legacy", "dsm-default", "example", "qnap")
+PROFILES = (
+    "dsm-legacy",
+    "dsm-default",
+    "example",
+    "qnap",
+    "proxmox",
+    "vmware-esxi",
+    "vmware-vcenter",
+    "supermicro",
+    "unifi",
+)
 
 _UTC = dt.UTC
 
@@ -174,6 +191,68 @@ def _self_signed(
     return IssuedCertificate(profile, _pem(cert), _key_pem(key), None)
 
 
+# The management lab's consoles: (CA name, leaf name, SAN) of the issued profiles and the
+# names of the self-signed ones, in the name order that RFC 4514 prints as the catalog reads it.
+_CONSOLE_CAS: dict[str, tuple[x509.Name, x509.Name, str]] = {
+    "proxmox": (
+        _name(
+            (NameOID.ORGANIZATION_NAME, "PVE Cluster Manager CA"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "0f1e2d3c-lab"),
+            (NameOID.COMMON_NAME, "Proxmox Virtual Environment"),
+        ),
+        _name(
+            (NameOID.ORGANIZATION_NAME, "PVE Cluster Node"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "Proxmox Virtual Environment"),
+            (NameOID.COMMON_NAME, "pve1.lab.example"),
+        ),
+        "pve1.lab.example",
+    ),
+    "vmware-esxi": (
+        _name(
+            (NameOID.COUNTRY_NAME, "US"),
+            (NameOID.ORGANIZATION_NAME, "VMware Installer"),
+            (NameOID.COMMON_NAME, "esxi01.lab.example"),
+        ),
+        _name(
+            (NameOID.COUNTRY_NAME, "US"),
+            (NameOID.ORGANIZATION_NAME, "VMware, Inc"),
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "VMware ESX Server Default Certificate"),
+            (NameOID.COMMON_NAME, "esxi01.lab.example"),
+        ),
+        "esxi01.lab.example",
+    ),
+    "vmware-vcenter": (
+        _name(
+            (NameOID.ORGANIZATIONAL_UNIT_NAME, "VMware Engineering"),
+            (NameOID.ORGANIZATION_NAME, "vcsa.lab.example"),
+            (NameOID.COUNTRY_NAME, "US"),
+            (NameOID.DOMAIN_COMPONENT, "local"),
+            (NameOID.DOMAIN_COMPONENT, "vsphere"),
+            (NameOID.COMMON_NAME, "CA"),
+        ),
+        _name((NameOID.COUNTRY_NAME, "US"), (NameOID.COMMON_NAME, "vcsa.lab.example")),
+        "vcsa.lab.example",
+    ),
+}
+_CONSOLE_SELF_SIGNED: dict[str, x509.Name] = {
+    "supermicro": _name(
+        (NameOID.COUNTRY_NAME, "US"),
+        (NameOID.STATE_OR_PROVINCE_NAME, "California"),
+        (NameOID.LOCALITY_NAME, "San Jose"),
+        (NameOID.ORGANIZATION_NAME, "Super Micro Computer"),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "Software"),
+        (NameOID.COMMON_NAME, "IPMI"),
+    ),
+    "unifi": _name(
+        (NameOID.COUNTRY_NAME, "US"),
+        (NameOID.STATE_OR_PROVINCE_NAME, "New York"),
+        (NameOID.LOCALITY_NAME, "New York"),
+        (NameOID.ORGANIZATION_NAME, "Ubiquiti Inc."),
+        (NameOID.ORGANIZATIONAL_UNIT_NAME, "UniFi"),
+        (NameOID.COMMON_NAME, "UniFi"),
+    ),
+}
+
 # Re-entrant: server_context() holds it while _context() calls issue().
 _issue_lock = threading.RLock()
 
@@ -234,6 +313,16 @@ def _issue(profile: str) -> IssuedCertificate:
         )
         return _self_signed(
             profile, name, now - dt.timedelta(days=200), now + dt.timedelta(days=3650)
+        )
+    if profile in _CONSOLE_CAS:
+        ca_name, leaf_name, san = _CONSOLE_CAS[profile]
+        return _issued_by_ca(profile, ca_name, leaf_name, (san,))
+    if profile in _CONSOLE_SELF_SIGNED:
+        return _self_signed(
+            profile,
+            _CONSOLE_SELF_SIGNED[profile],
+            now - dt.timedelta(days=200),
+            now + dt.timedelta(days=3650),
         )
     raise ValueError(f"unknown certificate profile {profile!r}; known: {', '.join(PROFILES)}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-__all__ = ["GRADES", "SERVICE_KINDS", "LabHost", "LabService"]
+__all__ = ["GRADES", "SERVICE_KINDS", "ExpectedConsole", "LabHost", "LabService"]
 
 #: What ``LabService.kind`` may be. ``http``/``https``: an HTTP/1.1 server answering from the
 #: route table named by ``site``. ``banner``: a line-protocol service (greeting or
@@ -45,6 +45,20 @@ class LabService:
 
 
 @dataclass(frozen=True)
+class ExpectedConsole:
+    """The management console a correct auditor finds on a lab host: the catalog ``product``
+    id, the ``version`` it reads without a login (None when the box discloses none), and the
+    ``rule`` id with the ``severity`` label its exposure deserves (``MGMT001`` critical over
+    plain HTTP, ``MGMT002`` high over HTTPS, critical when it acts without a login; DSM and SRM
+    keep their own rules)."""
+
+    product: str
+    version: str | None
+    rule: str
+    severity: str
+
+
+@dataclass(frozen=True)
 class LabHost:
     """One imitated box: an address, its listeners and the verdict a correct auditor reaches.
 
@@ -58,7 +72,8 @@ class LabHost:
     ``expect_grade`` is one of :data:`GRADES`; ``expect_dsm`` is the DSM version-build a
     correct scanner reads from the box (``"4.3-3810"``), or None when the box is not DSM.
     ``extra_addresses`` are further loopback addresses of the same box (its IPv6 side); every
-    service listens on them too.
+    service listens on them too. ``expect_console`` is the management console of the catalog
+    the box shows, or None.
 
     Raises ``ValueError`` for a non-loopback address (a global one with ``in_netns``), an
     unknown grade or a port used twice.
@@ -72,6 +87,7 @@ class LabHost:
     expect_dsm: str | None
     extra_addresses: tuple[str, ...] = ()
     in_netns: bool = False
+    expect_console: ExpectedConsole | None = None
 
     def __post_init__(self) -> None:
         for address in (self.address, *self.extra_addresses):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import errno
 import functools
 import ipaddress
@@ -149,7 +150,8 @@ class Lab:
     def describe(self) -> dict[str, object]:
         """The running lab as JSON-able data: ``resolver``, ``hosts`` (name, address,
         extra_addresses, role, ports actually listening on the primary address,
-        expect_grade, expect_dsm) and ``skipped``. ``RuntimeError`` when not running."""
+        expect_grade, expect_dsm, expect_console) and ``skipped``. ``RuntimeError`` when not
+        running."""
         listening = set(self._listening)
         return {
             "resolver": self.resolver,
@@ -162,6 +164,9 @@ class Lab:
                     "ports": [p for p in h.ports if (h.address, p) in listening],
                     "expect_grade": h.expect_grade,
                     "expect_dsm": h.expect_dsm,
+                    "expect_console": dataclasses.asdict(h.expect_console)
+                    if h.expect_console
+                    else None,
                 }
                 for h in self.hosts
             ],

@@ -26,11 +26,14 @@ from http import HTTPStatus
 from importlib import resources
 
 __all__ = [
+    "CONSOLE_PREFIX",
     "SITES",
+    "Console",
     "Flavor",
     "Reply",
     "Request",
     "Site",
+    "consoles",
     "page",
 ]
 
@@ -171,8 +174,9 @@ class Flavor:
                 ("Ext", ""),
                 *reply.headers,
             ]
+        server = [("Server", self.server)] if self.server else []  # Go's net/http sends none
         return [
-            ("Server", self.server),
+            *server,
             ("Date", _http_date()),
             *ctype,
             ("Content-Length", str(length)),
@@ -653,8 +657,84 @@ def _unauthorized(challenge: str) -> Handler:
     return handle
 
 
+# --- the management lab: one imitated console per catalog product ----------------------------
+# pages/management.json holds them as data (routes with status, type, headers, body), composed
+# from the catalog's public markers (docs/reference/management.md section 4), two or more each.
+
+#: The prefix of the console sites' names: ``console-<catalog product id>``.
+CONSOLE_PREFIX = "console-"
+
+
+@dataclass(frozen=True)
+class Console:
+    """One imitated console of ``pages/management.json``: the catalog ``product`` it imitates,
+    on its default ``port`` and ``scheme``; what a correct auditor reads from it without a
+    login (``version``, None when it discloses none) and whether it is left able to act without
+    one (``acts_without_login``). Its site is ``SITES[CONSOLE_PREFIX + product]``."""
+
+    product: str
+    port: int
+    scheme: str
+    version: str | None
+    acts_without_login: bool
+    note: str
+
+
+def _route(spec: Mapping[str, object]) -> Handler:
+    status = int(str(spec["status"]))
+    body = str(spec["body"]).encode()
+    ctype = str(spec["type"])
+    raw = spec["headers"]
+    headers = tuple((str(h[0]), str(h[1])) for h in raw) if isinstance(raw, list) else ()
+
+    def handle(request: Request) -> Reply:
+        return Reply(status, body, ctype, headers)
+
+    return handle
+
+
+@cache
+def _console_specs() -> tuple[Mapping[str, object], ...]:
+    consoles = json.loads(page("management.json"))["consoles"]
+    return tuple(consoles)
+
+
+def consoles() -> tuple[Console, ...]:
+    """The management lab's consoles, in file order (one per catalog product but DSM/SRM)."""
+    return tuple(
+        Console(
+            product=str(spec["product"]),
+            port=int(str(spec["port"])),
+            scheme=str(spec["scheme"]),
+            version=None if spec["expect_version"] is None else str(spec["expect_version"]),
+            acts_without_login=bool(spec["acts_without_login"]),
+            note=str(spec["note"]),
+        )
+        for spec in _console_specs()
+    )
+
+
+def _console_sites() -> tuple[Site, ...]:
+    sites = []
+    for spec in _console_specs():
+        routes = spec["routes"]
+        assert isinstance(routes, dict)
+        sites.append(
+            Site(
+                name=f"{CONSOLE_PREFIX}{spec['product']}",
+                description=f"{spec['product']} on {spec['port']}/{spec['scheme']}: {spec['note']}",
+                flavor=Flavor("embedded", str(spec["server"] or "")),
+                certificate=str(spec["certificate"] or "example"),
+                routes={target: _route(route) for target, route in routes.items()},
+                methods=("GET", "HEAD"),
+            )
+        )
+    return tuple(sites)
+
+
 #: Every site by name. DSM positives: dsm43, dsm62, dsm72; management interfaces of the catalog:
-#: qnap, proxmox, jupyter_open, cockpit. Everything but DSM is negative corpus for DSM.
+#: qnap, proxmox, jupyter_open, cockpit, and ``console-<product>`` for every catalog product of
+#: the management lab. Everything but DSM is negative corpus for DSM.
 SITES: Mapping[str, Site] = {
     site.name: site
     for site in (
@@ -672,5 +752,6 @@ SITES: Mapping[str, Site] = {
         _proxmox(),
         _jupyter_open(),
         _cockpit(),
+        *_console_sites(),
     )
 }

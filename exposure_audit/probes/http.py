@@ -357,7 +357,10 @@ class _Session:
         The first conclusive answer settles it and the other attempt is dropped (a plain HTTP
         server may leave a TLS ClientHello hanging until the timeout, and the other way round):
         a TLS response wins at once; a plain response wins unless it is a 400, which is what
-        TLS servers say to plain HTTP ("plain HTTP request was sent to HTTPS port").
+        TLS servers say to plain HTTP ("plain HTTP request was sent to HTTPS port"), or a
+        redirect to ``https://`` on this same address and port, which is what servers that
+        speak both on one port answer a remote plain request with (cockpit-ws on 9090): the
+        page is behind TLS, so wait for it.
         """
         tls = asyncio.create_task(self.get("https", "/", identify=True))
         plain = asyncio.create_task(self.get("http", "/", identify=True))
@@ -368,7 +371,11 @@ class _Session:
                 if tls in done and isinstance(tls.result(), _Fetched):
                     await _drop(plain)
                     return tls.result(), _Failed("not needed: the port answered TLS")
-                if plain in done and _conclusive_plain(plain.result()):
+                if (
+                    plain in done
+                    and _conclusive_plain(plain.result())
+                    and not self._upgrades_here(plain.result())
+                ):
                     await _drop(tls)
                     return _Failed("not needed: the port answered plain HTTP"), plain.result()
         finally:
@@ -575,6 +582,21 @@ class _Session:
                     else None
                 )
         return check.evidence if answer is not None and check.shown_by(answer) else None
+
+    def _upgrades_here(self, result: _Fetched | _Failed) -> bool:
+        """Whether ``result`` is a redirect to ``https://`` on this very address and port."""
+        if not isinstance(result, _Fetched) or not result.location:
+            return False
+        if not 300 <= result.response.status < 400:
+            return False
+        try:
+            parts = urlsplit(urljoin(result.url, result.location))
+            port = parts.port or 443  # "https://host/" is port 443, not this port
+        except ValueError:
+            return False
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        return parts.scheme == "https" and f"{host}:{port}" in self._netlocs()
 
     async def _follow(self, first: _Fetched) -> tuple[list[_Fetched], list[Redirect]]:
         """Follow redirects that stay on this scheme, address and port; record the rest (and

@@ -301,7 +301,7 @@ expires = 2099-12-31
 
 def test_schedule_prints_a_weekly_cron_line_and_systemd_units(tmp_path: Path) -> None:
     config = tmp_path / "audit.toml"
-    config.write_text('targets = ["198.51.100.7"]\n')
+    config.write_text('targets = ["198.51.100.7"]\nallow_private = true\n')
     cron = subprocess.run(
         [sys.executable, "-m", "exposure_audit", "schedule", "--print", "cron", "-c", str(config)],
         capture_output=True,

@@ -5,9 +5,11 @@ inventory. Real miniupnpd, real upnpc, real nmap, nftables NAT. A scan must chan
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -128,3 +130,36 @@ def test_the_inside_inventory_marks_exactly_the_forwarded_services(
     assert [m["external_port"] for m in host["upnp"]["mapped_but_unreachable"]] == [6690]
     upnp003 = {f["port"] for f in host["findings"] if f["rule"] == "UPNP003"}
     assert upnp003 == {5000, 5001}
+
+
+def test_the_inside_inventory_table_lists_the_real_mappings_and_what_failed(
+    upnp_lab_lan_only: UpnpLab,
+) -> None:
+    lab = upnp_lab_lan_only
+
+    def inventory(url: str) -> subprocess.CompletedProcess[str]:
+        return lab.run(
+            lab.nas,
+            sys.executable,
+            "-m",
+            "exposure_audit",
+            "upnp-inventory",
+            "--igd",
+            url,
+            "--format",
+            "table",
+            timeout=60,
+        )
+
+    # The real miniupnpd: three mappings, nothing failed
+    table = inventory(lab.igd_url)
+    assert table.returncode == 0, table.stderr
+    assert "3 mapping(s)" in table.stdout.splitlines()[0] and "errors" not in table.stdout
+    # Nothing listens on port 9 of the router: the table says what failed, not "0 mappings"
+    closed = urlsplit(lab.igd_url)._replace(netloc=f"{urlsplit(lab.igd_url).hostname}:9")
+    refused = inventory(closed.geturl())
+    assert refused.returncode == 3
+    assert "no mapping table read" in refused.stdout and "description not fetched" in refused.stdout
+    assert "0 mapping" not in refused.stdout
+    assert f"the gateway at --igd {closed.geturl()} could not be read" in refused.stderr
+    assert "pass --igd" not in refused.stderr

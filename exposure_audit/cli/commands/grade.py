@@ -12,6 +12,7 @@ from ...ports import PortSet
 from ...render import render_report
 from ...run.grade_import import grade_nmap_xml
 from ..settings import merge_settings
+from .compare import verdict
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -56,7 +57,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("exposure-audit: interrupted", flush=True)
         return EXIT_RUN
-    code = emit(render_report(report, args.format), args.output)
+    code = emit(render_report(report, args.format), args.output, verdict=verdict(report))
     nothing = say_nothing_audited(report)  # an nmap run with no host grades nothing
     if code != EXIT_OK or not report.complete or nothing:
         return EXIT_RUN

@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TextIO
 
 from ...errors import UsageError
 from ...history.store import readable_by_others
@@ -24,6 +25,7 @@ __all__ = [
     "EXIT_USAGE",
     "STDOUT",
     "check_output",
+    "check_terminal",
     "emit",
     "say_nothing_audited",
     "warn_if_store_shared",
@@ -109,6 +111,30 @@ def check_output(output: str | None, inputs: Iterable[tuple[Path, str]] = ()) ->
         raise UsageError(f"-o {output}: not writable here")
 
 
+_MARKUP_FORMATS = ("html", "sarif")
+"""Formats that are markup for a program, never for a terminal to show."""
+
+
+def check_terminal(fmt: str | None, output: str | None, stdout: TextIO | None = None) -> None:
+    """Refuse, before any work, ``--format html`` or ``sarif`` bound for a terminal (no ``-o``
+    and ``stdout`` a TTY): pages of markup help nobody there. :class:`UsageError` with how to
+    get the file; ``-o -`` or a pipe write it to stdout as asked."""
+    if fmt not in _MARKUP_FORMATS or output:
+        return
+    stream = sys.stdout if stdout is None else stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or replaced stdout
+        terminal = False
+    if terminal:
+        suffix = "html" if fmt == "html" else "sarif"
+        raise UsageError(
+            f"--format {fmt} writes markup, not for a terminal: use -o FILE "
+            f"(e.g. -o report.{suffix}), or pipe it (| less, > report.{suffix}); "
+            "-o - writes it here anyway"
+        )
+
+
 def _same_file(a: Path, b: Path) -> bool:
     """Whether two names lead to one file (links followed; also for a store not yet created,
     by resolved name)."""
@@ -118,10 +144,11 @@ def _same_file(a: Path, b: Path) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def emit(text: str, output: str | None, what: str = "report") -> int:
+def emit(text: str, output: str | None, what: str = "report", *, verdict: str | None = None) -> int:
     """Write ``text`` to ``output`` (or stdout), by :func:`write_output`. When the file cannot
     be written the error says so and the text goes to stdout: returns EXIT_RUN then, EXIT_OK
-    otherwise."""
+    otherwise. Once written to a file (not ``-``), stderr gets ``verdict`` (the run in one
+    line, when given) and ``WHAT written to FILE``: the terminal still says how it went."""
     if not output:
         sys.stdout.write(text)
         return EXIT_OK
@@ -135,6 +162,10 @@ def emit(text: str, output: str | None, what: str = "report") -> int:
         )
         sys.stdout.write(text)
         return EXIT_RUN
+    if output != STDOUT:
+        if verdict:
+            print(f"exposure-audit: {verdict}", file=sys.stderr)
+        print(f"exposure-audit: {what} written to {printable(output, 1000)}", file=sys.stderr)
     return EXIT_OK
 
 

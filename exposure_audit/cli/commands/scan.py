@@ -4,13 +4,11 @@ the audit session (history, accepted risks, diff, notifications), output and the
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from ...codec import to_dict
 from ...errors import RunError, UsageError
 from ...history.accept import AcceptedRisk, parse_accepted
 from ...history.notify import redact_url
@@ -18,8 +16,7 @@ from ...history.store import HistoryStore, StoreError
 from ...nmap.scanner import NmapScanner, udp_scan_possible
 from ...ports import default_ports, parse_ports
 from ...probes.dns import make_resolver
-from ...render import TrendPoint, render_diff, render_report
-from ...render.diff import diff_to_dict
+from ...render import TrendPoint, render_report
 from ...run.audit import Auditor, AuditRun, AuditSettings, Progress
 from ...run.cluster import (
     DEFAULT_BLOCK_SIZE,
@@ -48,7 +45,8 @@ from ...targets import (
 )
 from ...text import printable
 from ..config import AuditConfig, parse_config
-from ..settings import Thresholds, merge_settings
+from ..settings import NotifySettings, Thresholds, merge_settings
+from .compare import render_compared, verdict
 from .output import (
     EXIT_FINDINGS,
     EXIT_OK,
@@ -61,7 +59,7 @@ from .output import (
 from .trend import trend_of
 from .upnp import read_inventory
 
-__all__ = ["cmd_demo", "cmd_scan", "progress_for"]
+__all__ = ["check_scan_config", "cmd_demo", "cmd_scan", "load_config", "progress_for"]
 
 # The names the demo resolves through the lab's DNS server: a CNAME chain, a dual-stack name, a
 # Synology DDNS name, a name with no AAAA record, and one that does not exist.
@@ -165,7 +163,10 @@ def _scope(
     return targets, exclusions
 
 
-def _effective(args: argparse.Namespace) -> _Effective:
+def _effective(args: argparse.Namespace, warnings: list[str] | None = None) -> _Effective:
+    """Everything the scan will do, checked (:class:`UsageError` for the first problem).
+    With ``warnings`` (a list), what depends on the environment the run will have rather than
+    this one (a ``url_env`` not set here) is appended to it instead of raised."""
     config = _config(args.config) if args.config else None
     base = Path(config.base_dir) if config else Path()
     targets, exclusions = _scope(args, config, base)
@@ -185,7 +186,7 @@ def _effective(args: argparse.Namespace) -> _Effective:
         thresholds=merged.thresholds,
         history=merged.history.store_path(),
         accepted=_accepted(args, config, base),
-        notify=merged.notify.plan(),
+        notify=_notify_plan(merged.notify, warnings),
         cluster=_cluster(args, config),
         inputs=_inputs(args, config, base, scan.upnp_inventory),
     )
@@ -194,6 +195,38 @@ def _effective(args: argparse.Namespace) -> _Effective:
 def _config(path: str) -> AuditConfig:
     text = _read_text(Path(path), "config file")
     return parse_config(text, path)
+
+
+def load_config(path: str) -> AuditConfig:
+    """The config file at ``path``, parsed; :class:`UsageError` (exit 2) naming the file,
+    line and key when it cannot be read or is not valid."""
+    return _config(path)
+
+
+def _notify_plan(notify: NotifySettings, warnings: list[str] | None) -> NotifyPlan | None:
+    if warnings is None:
+        return notify.plan()
+    try:
+        return notify.plan()
+    except UsageError as exc:
+        warnings.append(f"{exc} here: set it where the scheduled job runs")
+        return None
+
+
+def check_scan_config(args: argparse.Namespace) -> list[str]:
+    """Check what ``scan`` would run with ``args`` (a parsed ``scan -c CONFIG ...``) without
+    scanning or resolving anything: the config, every file it names (targets, exclusions,
+    accepted risks, UPnP inventory), the targets against the policy, ports, timing,
+    thresholds, the cluster settings and where the report and history go. Raises
+    :class:`UsageError` for the first problem; returns warnings (a notification variable
+    that is not set in this environment)."""
+    warnings: list[str] = []
+    effective = _effective(args, warnings)
+    history = [(effective.history, "history store")] if effective.history else []
+    check_output(args.output, [*history, *effective.inputs])
+    if effective.history is not None and effective.history.is_dir():
+        raise UsageError(f"history store {effective.history} is a directory")
+    return warnings
 
 
 def _accepted(
@@ -334,19 +367,7 @@ def _render(outcome: SessionOutcome, args: argparse.Namespace) -> str:
         )
     if not args.compare:
         return render_report(outcome.report, args.format)
-    if args.format == "json":
-        doc = to_dict(outcome.report)
-        doc["diff"] = diff_to_dict(outcome.diff) if outcome.diff else None
-        return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
-    text = render_report(outcome.report, args.format)
-    if args.format == "table":
-        if outcome.diff is None:
-            text += "\nno earlier complete run to compare with\n"
-        else:
-            text += f"\nchanges since run {outcome.diff.old_run}:\n" + render_diff(
-                outcome.diff, "table"
-            )
-    return text
+    return render_compared(outcome.report, args.format, outcome.diff)
 
 
 def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
@@ -363,7 +384,8 @@ def _trend(outcome: SessionOutcome) -> list[TrendPoint]:
 def _finish(outcome: SessionOutcome, args: argparse.Namespace, effective: _Effective) -> int:
     """Write the report, say on stderr what went wrong, and give the exit code: 3 when the run
     was interrupted, could not finish or be written or stored, or audited no host at all."""
-    code = emit(_render(outcome, args), args.output)
+    summary = verdict(outcome.report, outcome.diff if args.compare else None, compared=args.compare)
+    code = emit(_render(outcome, args), args.output, verdict=summary)
     report = outcome.report
     nothing = say_nothing_audited(report)
     for error in [*outcome.store_errors, *outcome.compare_errors]:
@@ -431,7 +453,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         finally:
             _stop(progress)
-        code = emit(render_report(outcome.report, args.format), args.output)
+        code = emit(
+            render_report(outcome.report, args.format), args.output, verdict=verdict(outcome.report)
+        )
     finally:
         lab.stop()
     nothing = say_nothing_audited(outcome.report)
