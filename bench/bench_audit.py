@@ -10,8 +10,10 @@ same hosts and ports, alternating, ``--repeat`` times each:
 - ``nmap -sT -Pn -n`` (bare discovery: the floor).
 
 Prints median wall time, the ratios, peak RSS of each process (``wait4``'s ru_maxrss; the audit's
-own nmap children are not included, they are reported by the nmap rows), and whether every DSM
-host of the lab was found. Only loopback is touched.
+own nmap children are not included, they are reported by the nmap rows), whether every DSM
+host of the lab was found, and, per web port of the lab, whether the audit names the same
+product and version as ``nmap -sT -sV`` (the audit never sends web ports to ``-sV``: it matches
+the answer it read against nmap's own service probes). Only loopback is touched.
 
     python3 bench/bench_audit.py [--count 254] [--repeat 3] [--sv-repeat 1] [--skip-sv]
 """
@@ -19,6 +21,7 @@ host of the lab was found. Only loopback is touched.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import statistics
@@ -28,12 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
+import defusedxml.ElementTree as SafeET
+
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from exposure_audit.ports import default_ports  # noqa: E402
+
 # The default TCP set of exposure-audit (exposure_audit/data/ports.json), for all three runs.
-PORTS = (
-    "T:21,22,23,80,111,139,389,443,445,548,873,2049,3260,3306,"
-    "5000,5001,5005,5006,6690,8000,8001,8080,8443,9900,9901"
-)
+PORTS = default_ports().nmap_spec(udp=False)
 
 
 def run_measured(argv: list[str]) -> tuple[float, int, int]:
@@ -110,7 +116,7 @@ def main() -> int:
                 "-iL",
                 str(targets),
                 "-oX",
-                "-",
+                str(workdir / "sv.xml"),
             ],
             "nmap -sT (discovery)": [
                 "nmap",
@@ -153,10 +159,41 @@ def main() -> int:
             f"\nDSM hosts found by the audit: {len(found & expected)} of {len(expected)}"
             f" (extra: {len(found - expected)})"
         )
+        if not args.skip_sv:
+            print_web_agreement(doc, workdir / "sv.xml")
         return 0 if expected <= found else 1
     finally:
         lab.terminate()
         lab.wait(timeout=10)
+
+
+def print_web_agreement(doc: dict[str, object], sv_xml: Path) -> None:
+    """Per web port of the audit's report: does its product/version equal nmap -sV's?"""
+    named: dict[tuple[str, int], tuple[str, str]] = {}
+    for host in SafeET.parse(sv_xml).getroot().iter("host"):
+        address = host.find("address")
+        for port in host.iter("port"):
+            service = port.find("service")
+            if address is None or service is None:
+                continue
+            key = (address.get("addr", ""), int(port.get("portid", "0")))
+            named[key] = (service.get("product", ""), service.get("version", ""))
+    same = 0
+    differ: collections.Counter[str] = collections.Counter()
+    hosts = doc["hosts"]
+    assert isinstance(hosts, list)
+    web = [(h["address"], s) for h in hosts for s in h["services"] if s.get("http")]
+    for address, service in web:
+        ours = (service["product"], service["version"])
+        theirs = named.get((address, service["port"]), ("", ""))
+        if ours == theirs:
+            same += 1
+        else:
+            differ[f"{service['port']}: audit {ours} / nmap -sV {theirs}"] += 1
+    share = 100 * same / len(web) if web else 0.0
+    print(f"web ports named as nmap -sV names them: {same} of {len(web)} ({share:.0f}%)")
+    for text, count in differ.most_common():
+        print(f"  differ x{count}: {text}")
 
 
 if __name__ == "__main__":

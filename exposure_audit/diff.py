@@ -416,7 +416,7 @@ def _dsm_text(service: ServiceObservation | None) -> str:
 
 
 def _product_changes(old: ServiceObservation | None, new: ServiceObservation | None) -> list[str]:
-    # HTTP services carry no nmap product (-sV runs only where HTTP did not answer).
+    # An HTTP service's product is nmap's name for its answer to "/" (-sV's for the others).
     old_product, old_version = (old.product, old.version) if old else ("", "")
     new_product, new_version = (new.product, new.version) if new else ("", "")
     if old_product != new_product:

@@ -264,7 +264,11 @@ class ServiceObservation:
     """One port of one host as discovery and fingerprinting saw it.
 
     ``state`` is nmap's word (``open``, ``filtered``, ...). ``service`` is the best name known:
-    ``http``/``https`` when the HTTP probe spoke to it, else nmap's guess.
+    ``http``/``https`` when the HTTP probe spoke to it, else nmap's guess. ``product``,
+    ``version`` and ``banner`` (nmap's extra info) are what nmap's service detection names:
+    ``-sV`` for a port that did not speak HTTP; for a web port, the installed nmap's
+    ``nmap-service-probes`` matched against the answer to ``/`` (no ``-sV``), with the
+    ``cpe`` names its line gives. Empty: nmap named nothing (unknown, never "clean").
 
     In a run audited from several vantage points (``exposure_audit.run.vantage``),
     ``reachable_from`` names the vantages (sorted) from which the port was seen open and
@@ -291,6 +295,7 @@ class ServiceObservation:
     reachable_from: tuple[str, ...] = ()
     untested_from: tuple[str, ...] = ()
     unidentified: str = ""
+    cpe: tuple[str, ...] = ()
 
     @property
     def dsm(self) -> DsmFingerprint | None:

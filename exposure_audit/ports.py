@@ -1,4 +1,5 @@
-"""Port sets: the grammar of ``-p/--ports`` and the default Synology port set (a data file)."""
+"""Port sets: the grammar of ``-p/--ports`` and the default port set (a data file): Synology's
+service ports, UPnP's description ports and the management consoles' default ports."""
 
 from __future__ import annotations
 
@@ -102,7 +103,9 @@ def _port_table() -> dict[tuple[str, int], dict[str, object]]:
 
 
 def default_ports() -> PortSet:
-    """The default scan set: DSM management 5000/5001 and the Synology service ports."""
+    """The default scan set: DSM management 5000/5001, the Synology service ports, the UPnP
+    description ports and the default ports of the management catalog's consoles (class
+    ``console``; a test keeps them in step with ``management_catalog.json``)."""
     rows = [r for r in _port_table().values() if r["default"]]
     return PortSet(
         tuple(sorted(int(str(r["port"])) for r in rows if r["protocol"] == "tcp")),

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from exposure_audit.errors import PortSpecError
+from exposure_audit.mgmt import load_catalog
 from exposure_audit.ports import PortSet, default_ports, parse_ports
 
 
@@ -25,6 +26,14 @@ def test_the_default_set_has_dsm_and_the_synology_services() -> None:
     for port in (5000, 5001, 22, 23, 21, 139, 445, 548, 873, 2049, 3260, 3306, 5005, 6690, 80, 443):
         assert port in ports.tcp
     assert 161 in ports.udp
+
+
+def test_every_default_port_of_the_management_catalog_is_in_the_default_set() -> None:
+    ports = default_ports()
+    catalog = {p.port for product in load_catalog() for p in product.ports}
+    assert catalog <= set(ports.tcp), sorted(catalog - set(ports.tcp))
+    # e.g. Proxmox VE, MikroTik's Winbox, Cockpit, Portainer, Netdata
+    assert {8006, 8291, 9090, 9000, 19999} <= set(ports.tcp)
 
 
 def test_the_nmap_spec_holds_only_digits_commas_ranges_and_protocol_prefixes() -> None:

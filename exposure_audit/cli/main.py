@@ -282,7 +282,7 @@ def _scan_parser(scan: argparse.ArgumentParser) -> None:
         "-p",
         "--ports",
         metavar="SPEC",
-        help="ports to scan, e.g. 22,80,5000-5001,U:161 (default: Synology set)",
+        help="ports to scan, e.g. 22,80,5000-5001,U:161 (default: Synology and console set)",
     )
     scan.add_argument("--resolver", metavar="HOST[:PORT]", help="DNS server to ask")
     scan.add_argument(

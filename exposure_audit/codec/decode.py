@@ -190,6 +190,7 @@ def _service(obj: _Object) -> tuple[ServiceObservation, str | None]:
         reachable_from=tuple(obj.texts("reachable_from", default=[])),
         untested_from=tuple(obj.texts("untested_from", default=[])),
         unidentified=obj.optional_text("unidentified") or "",
+        cpe=tuple(obj.texts("cpe", default=[])),
     )
     return service, obj.optional_text("forwarding")
 

@@ -102,6 +102,7 @@ def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[st
         "product": service.product,
         "version": service.version,
         "banner": service.banner,
+        "cpe": list(service.cpe),
         "http": None
         if http is None
         else {

@@ -253,8 +253,8 @@ def _management_hosts(at: tuple[str, ...]) -> tuple[LabHost, ...]:
 
 def demo_ports(lab: Lab | None = None) -> PortSet:
     """The ports an audit of the demo lab scans: the default set plus every TCP port the lab
-    declares (the catalog consoles listen on 8006, 8888 and 9090, which the default set, built
-    around DSM and UPnP, does not hold)."""
+    declares (the default set holds the catalog consoles' ports; a lab host may listen
+    on a port outside it)."""
     base = default_ports()
     declared = {p for h in (lab or demo_lab()).hosts for p in h.ports}
     return PortSet(tuple(sorted(set(base.tcp) | declared)), base.udp)

@@ -9,6 +9,7 @@ later, as responses need them (docs/performance.md, "Web identification").
 from __future__ import annotations
 
 import shutil
+import threading
 from functools import cache
 
 from .servicematch import ServiceMatch, WebMatcher
@@ -16,12 +17,20 @@ from .versiondb import installed_probe_file
 
 __all__ = ["default_matcher", "match_http_response"]
 
+# The audit matches from several worker threads at once: the first load must happen once.
+_LOADING = threading.Lock()
 
-@cache
+
 def default_matcher() -> WebMatcher | None:
     """The matcher over the installed nmap's probe file (the ``nmap`` on PATH), loaded on first
     use and kept for the process; None when no nmap or no readable probe file is found (then
-    web ports get no nmap names: unknown, never clean)."""
+    web ports get no nmap names: unknown, never clean). Safe to call from several threads."""
+    with _LOADING:
+        return _load()
+
+
+@cache
+def _load() -> WebMatcher | None:
     binary = shutil.which("nmap")
     path = installed_probe_file(binary) if binary else None
     if path is None:

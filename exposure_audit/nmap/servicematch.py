@@ -63,6 +63,7 @@ _FIELD_LIMITS = {
     "device_type": 32,
 }
 _CPE_LIMIT = 80
+_CPE_PARTS = (b"a", b"h", b"o")
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,8 @@ class ServiceMatch:
 
     Every string is printable (see :func:`exposure_audit.text.printable`); a field the line
     does not fill, or could not fill from this response, is None. ``soft`` means the line only
-    names the service (nmap would keep probing for the product).
+    names the service (nmap would keep probing for the product). ``cpes`` holds at most one
+    name per CPE part, in the order application, hardware, OS, as ``-sV`` reports them.
     """
 
     service: str
@@ -235,11 +237,18 @@ def _service_match(line: MatchLine, captures: Captures) -> ServiceMatch:
         for name in _FIELD_LIMITS
         if (template := getattr(line, name)) is not None
     }
-    cpes = tuple(
-        shown
-        for template in line.cpes
-        if (shown := _shown(expand(template, captures, _CPE_LIMIT, transform_cpe)))
-    )
+    # nmap keeps one CPE per part (application, hardware, OS), a later template of the same
+    # part overwriting an earlier one (service_scan.cc, ServiceProbeMatch::getVersionStr):
+    # Python's http.server line names python:python then python:simplehttpserver, and -sV
+    # reports the second only.
+    by_part: dict[bytes, str] = {}
+    for template in line.cpes:
+        part = template[5:6]  # after b"cpe:/"
+        if part in _CPE_PARTS and (
+            shown := _shown(expand(template, captures, _CPE_LIMIT, transform_cpe))
+        ):
+            by_part[part] = shown
+    cpes = tuple(by_part[part] for part in _CPE_PARTS if part in by_part)
     return ServiceMatch(
         service=printable(line.service),
         product=fields.get("product"),

@@ -5,9 +5,13 @@ what answered, preferring TLS. It then reads ``/`` and, when that page shows a D
 read-only DSM version endpoints; on any other page it asks the management catalog
 (:mod:`exposure_audit.mgmt`) what the page looks like and reads ``/favicon.ico``, the few
 catalog paths worth a look and, for a console that can be left open, the one path that shows
-whether it acts without a login (see :data:`_CONTROL_CHECKS`). Every request is a GET to a
-fixed path; nothing logs in or changes state. Redirects are followed only within the same
-scheme, address and port; any other redirect is recorded, never followed.
+whether it acts without a login (see :data:`_CONTROL_CHECKS`). Given a :data:`WebNamer`
+(the audit passes nmap's, :func:`exposure_audit.nmap.installed.match_http_response`), the raw
+answer to the first ``/`` is matched against nmap's service probes, so the port carries the
+product and version ``nmap -sV`` would name, and the catalog sees that name as its "nmap"
+marker. Every request is a GET to a fixed path; nothing logs in or changes state. Redirects
+are followed only within the same scheme, address and port; any other redirect is recorded,
+never followed.
 
 A hostile server cannot hang the probe or exhaust memory (``docs/hostile.md``): each request
 ends within twice its timeout (a slow drip is cut there, keeping what it sent); a body is read
@@ -29,7 +33,7 @@ import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -66,10 +70,13 @@ from ..observations import (
     Redirect,
     TlsCertificate,
 )
+from .rawhttp import response_bytes
 
 __all__ = [
     "HttpProbeSettings",
+    "NmapName",
     "PortFingerprint",
+    "WebNamer",
     "fingerprint_port",
     "make_client",
     "parse_certificate",
@@ -85,6 +92,8 @@ _HEADER_COST = 256
 # A Location header is hidden from httpx (which would refuse a malformed one and lose the
 # response) and kept here; the probe judges redirects itself.
 _LOCATION = "exposure_audit.location"
+# The header lines as received, kept when Location is hidden (nmap's patterns see them all).
+_RAW_HEADERS = "exposure_audit.raw_headers"
 # Certificate subjects and issuers longer than this are cut (a hostile one may be 60 KiB).
 _MAX_NAME = 1024
 
@@ -109,6 +118,30 @@ class HttpProbeSettings:
     memory_budget_bytes: int = 192 << 20
 
 
+class NmapName(Protocol):
+    """What nmap's service detection calls the server behind a response (the shape of
+    :class:`exposure_audit.nmap.servicematch.ServiceMatch`, which the probes may not import):
+    printable strings, None where nmap's line names nothing."""
+
+    @property
+    def product(self) -> str | None: ...
+
+    @property
+    def version(self) -> str | None: ...
+
+    @property
+    def info(self) -> str | None: ...
+
+    @property
+    def cpes(self) -> tuple[str, ...]: ...
+
+
+# The raw response (status line, headers, blank line, body prefix) in, nmap's name out; None
+# when nothing matched or nmap's probe file is not available. Called in a worker thread: it
+# is CPU work (regex searches under their own time budget), and must never raise.
+WebNamer = Callable[[bytes], NmapName | None]
+
+
 @dataclass(frozen=True)
 class PortFingerprint:
     """What the probe learned on one port; ``http`` is None when neither HTTP nor TLS spoke.
@@ -117,13 +150,16 @@ class PortFingerprint:
     connection and both the TLS handshake and the plain request (which doubles as a wait for a
     first banner) got no byte within ``identify_timeout``. Such a port answers none of nmap's
     ``-sV`` probes either, so the audit does not send it through them. ``hung_up`` is True
-    when neither spoke because the port closed the connection without a byte, both times."""
+    when neither spoke because the port closed the connection without a byte, both times.
+    ``nmap`` is what the :data:`WebNamer` called the answer to ``/`` (None: no namer, no
+    match, or no answer)."""
 
     http: HttpObservation | None
     tls: TlsCertificate | None
     attempt: ProbeAttempt
     silent: bool = False
     hung_up: bool = False
+    nmap: NmapName | None = None
 
 
 @dataclass(frozen=True)
@@ -177,6 +213,7 @@ async def _hide_location(response: httpx.Response) -> None:
     """httpx builds the next request of every redirect, and raises on a malformed Location
     even with redirects off: move the header out of its sight (see ``_Session.get``)."""
     if "location" in response.headers:
+        response.extensions[_RAW_HEADERS] = list(response.headers.raw)
         response.extensions[_LOCATION] = response.headers["location"]
         del response.headers["location"]
 
@@ -304,11 +341,14 @@ async def fingerprint_port(
     *,
     hostname: str | None = None,
     settings: HttpProbeSettings | None = None,
+    namer: WebNamer | None = None,
 ) -> PortFingerprint:
-    """Identify HTTP/TLS on ``address:port`` and look for DSM. Never raises for network trouble
-    or anything a server sends: failures are reported in the returned attempt."""
+    """Identify HTTP/TLS on ``address:port`` and look for DSM and the catalog's products; with
+    ``namer``, name the server as nmap would (``PortFingerprint.nmap``). Never raises for
+    network trouble or anything a server sends: failures are reported in the returned
+    attempt."""
     settings = settings or HttpProbeSettings()
-    session = _Session(client, address, port, hostname, settings)
+    session = _Session(client, address, port, hostname, settings, namer)
     try:
         return await session.run()
     finally:
@@ -318,7 +358,9 @@ async def fingerprint_port(
 @dataclass(frozen=True)
 class _Fetched:
     """One answer: ``header_items`` every header in the order received (names as sent, values
-    cut), ``raw`` the body bytes when they were asked for (``get(raw=True)``), else empty."""
+    cut), ``raw`` the body bytes when they were asked for (``get(raw=True)``), else empty;
+    ``wire`` the answer as raw HTTP bytes (status line, headers, body prefix) for nmap's
+    patterns, kept for the first request on a port only (``get(identify=True)``)."""
 
     scheme: str
     url: str
@@ -327,6 +369,7 @@ class _Fetched:
     certificate: TlsCertificate | None
     header_items: tuple[tuple[str, str], ...] = ()
     raw: bytes = b""
+    wire: bytes = b""
 
 
 class _Session:
@@ -340,8 +383,10 @@ class _Session:
         port: int,
         hostname: str | None,
         settings: HttpProbeSettings,
+        namer: WebNamer | None = None,
     ) -> None:
         self.client = client
+        self.namer = namer
         self.address = address
         self.port = port
         self.hostname = hostname
@@ -387,8 +432,9 @@ class _Session:
             attempt = ProbeAttempt("http", ProbeStatus.UNIDENTIFIED, reason, self.port)
             hung_up = _hung_up(tls_try) and _hung_up(plain_try)
             return PortFingerprint(None, None, attempt, silent=silent, hung_up=hung_up)
+        nmap = await self.name(chosen)
         try:
-            observation = await self.observe(chosen)
+            observation = await self.observe(chosen, nmap)
         except (httpx.HTTPError, httpx.InvalidURL, ssl.SSLError, OSError, ValueError) as exc:
             reason = f"{chosen.scheme} answered, then failed: {_describe(exc)}"
             status_only = HttpObservation(chosen.scheme, chosen.response.status)
@@ -396,6 +442,7 @@ class _Session:
                 status_only,
                 chosen.certificate,
                 ProbeAttempt("http", ProbeStatus.ERROR, reason, self.port),
+                nmap=nmap,
             )
         management = observation.management
         if (
@@ -409,7 +456,20 @@ class _Session:
             observation,
             chosen.certificate,
             ProbeAttempt("http", ProbeStatus.COMPLETED, note, self.port),
+            nmap=nmap,
         )
+
+    async def name(self, first: _Fetched) -> NmapName | None:
+        """What nmap would call the server, from the answer to ``/`` (nmap's GetRequest asks
+        for ``/`` too and matches the answer as it comes, without following redirects). The
+        match runs in a worker thread: its regex searches (bounded by the matcher's budget)
+        and the first load of nmap's file must not stall the other ports' conversations."""
+        if self.namer is None or not first.wire:
+            return None
+        try:
+            return await asyncio.to_thread(self.namer, first.wire)
+        except Exception:  # a matcher bug must not lose what the port showed: no name, go on
+            return None
 
     async def identify(
         self,
@@ -536,7 +596,8 @@ class _Session:
                 else min(cap, self.settings.max_body_bytes)
             )
             data = await self._read_raw(response, deadline, limit) if raw else b""
-            body = "" if raw else await self._read(response, deadline, limit)
+            body, read = ("", b"") if raw else await self._read(response, deadline, limit)
+            wire = _wire(response, read) if identify else b""
             certificate = _peer_certificate(response) if scheme == "https" else None
             parsed = HttpResponse(
                 path=path, status=response.status_code, headers=_kept_headers(response), body=body
@@ -548,7 +609,7 @@ class _Session:
             with contextlib.suppress(httpx.HTTPError, OSError, TimeoutError):
                 async with asyncio.timeout(timeout):
                     await response.aclose()
-        return _Fetched(scheme, url, parsed, location, certificate, items, data)
+        return _Fetched(scheme, url, parsed, location, certificate, items, data, wire)
 
     async def _read_raw(self, response: httpx.Response, deadline: float, cap: int) -> bytes:
         """The body as bytes, held against the budget at one unit a byte."""
@@ -560,8 +621,9 @@ class _Session:
             self.cut = read.cut
         return read.data
 
-    async def _read(self, response: httpx.Response, deadline: float, cap: int) -> str:
-        """The body as text, held against the budget (4 units a byte: the widest string)."""
+    async def _read(self, response: httpx.Response, deadline: float, cap: int) -> tuple[str, bytes]:
+        """The body as text, held against the budget (4 units a byte: the widest string), and
+        the bytes it was decoded from."""
         read = await _read_body(response, cap, deadline=deadline, budget=self.budget)
         self.held += read.held
         if read.cut and read.cut != _CAP_REACHED and self.cut is None:
@@ -571,9 +633,9 @@ class _Session:
         if size < read.held:
             self.budget.give_back(read.held - size)
             self.held -= read.held - size
-        return text
+        return text, read.data
 
-    async def observe(self, first: _Fetched) -> HttpObservation:
+    async def observe(self, first: _Fetched, nmap: NmapName | None = None) -> HttpObservation:
         pages, redirects = await self._follow(first)
         landed = pages[-1]
         landing = landed.response
@@ -594,7 +656,7 @@ class _Session:
         srm = any(is_srm(r) for r in responses)
         hints: tuple[ManagementHint, ...] = ()
         if dsm is None and not srm:
-            management, hints = await self._management(first, landed)
+            management, hints = await self._management(first, landed, nmap)
         else:
             # A DSM or SRM page has its own detection (and rules): the catalog's entry is
             # filled from it, never matched again.
@@ -612,7 +674,7 @@ class _Session:
         )
 
     async def _management(
-        self, first: _Fetched, landing: _Fetched
+        self, first: _Fetched, landing: _Fetched, nmap: NmapName | None = None
     ) -> tuple[ManagementObservation | None, tuple[ManagementHint, ...]]:
         """Ask the catalog what the landing page is, then fetch what can confirm it.
 
@@ -623,7 +685,7 @@ class _Session:
         hints at and a port no product uses by default costs no extra request: a favicon
         alone could only ever make a "possible".
         """
-        sighting = _sighting(self.port, first, landing)
+        sighting = _sighting(self.port, first, landing, nmap)
         before = identify(sighting)
         candidates = [m.product_id for m in before.matches] + [
             p.product_id for p in before.possible
@@ -829,10 +891,12 @@ _CONTROL_CHECKS: dict[str, _ControlCheck] = {
 }
 
 
-def _sighting(port: int, first: _Fetched, landing: _Fetched) -> WebSighting:
+def _sighting(
+    port: int, first: _Fetched, landing: _Fetched, nmap: NmapName | None = None
+) -> WebSighting:
     """What the catalog matcher reads: the landing page after same-endpoint redirects (its
-    status, headers in order, cookie names from every Set-Cookie seen on the way, body) and
-    the certificate of the first answer."""
+    status, headers in order, cookie names from every Set-Cookie seen on the way, body), the
+    certificate of the first answer, and nmap's product and info for the first answer."""
     cookies: list[str] = []
     for page in (first, landing):
         cookies += _cookie_names(page.header_items)
@@ -846,6 +910,8 @@ def _sighting(port: int, first: _Fetched, landing: _Fetched) -> WebSighting:
         body=landing.response.body,
         cert_subject=certificate.subject if certificate else None,
         cert_issuer=certificate.issuer if certificate else None,
+        nmap_product=nmap.product if nmap else None,
+        nmap_extrainfo=nmap.info if nmap else None,
     )
 
 
@@ -862,6 +928,8 @@ def _replace_extras(
         body=sighting.body,
         cert_subject=sighting.cert_subject,
         cert_issuer=sighting.cert_issuer,
+        nmap_product=sighting.nmap_product,
+        nmap_extrainfo=sighting.nmap_extrainfo,
         favicon_mmh3=favicon,
         paths=paths,
     )
@@ -934,6 +1002,12 @@ def _management_observation(match: ManagementMatch, evidence: str | None) -> Man
         version=match.version,
         unauthenticated=evidence,
     )
+
+
+def _wire(response: httpx.Response, body: bytes) -> bytes:
+    """The answer as the raw bytes nmap's patterns read, Location back in its place."""
+    headers = response.extensions.get(_RAW_HEADERS)
+    return response_bytes(response, body, headers=headers if isinstance(headers, list) else None)
 
 
 def _header_items(response: httpx.Response) -> tuple[tuple[str, str], ...]:

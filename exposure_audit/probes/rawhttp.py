@@ -10,6 +10,8 @@ scanner's client speaks HTTP/1.1).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
 
 __all__ = ["RAW_RESPONSE_BYTES", "response_bytes"]
@@ -21,12 +23,18 @@ RAW_RESPONSE_BYTES = 16 * 1024
 
 
 def response_bytes(
-    response: httpx.Response, body: bytes | None = None, limit: int = RAW_RESPONSE_BYTES
+    response: httpx.Response,
+    body: bytes | None = None,
+    limit: int = RAW_RESPONSE_BYTES,
+    *,
+    headers: Sequence[tuple[bytes, bytes]] | None = None,
 ) -> bytes:
     """``response`` as raw HTTP/1.x bytes, at most ``limit`` long.
 
     ``body`` is what the caller read of a streamed response; without it the response's own
-    content is used when it has been read, else no body. Never raises.
+    content is used when it has been read, else no body. ``headers`` are the header lines as
+    received when the caller took some out of ``response`` (the HTTP probe hides Location from
+    httpx); without them ``response.headers.raw`` is used. Never raises.
     """
     reason = response.extensions.get("reason_phrase")
     if not isinstance(reason, bytes):
@@ -34,7 +42,7 @@ def response_bytes(
     version = response.http_version.encode("ascii", errors="replace")
     parts = [b"%s %d %s\r\n" % (version, response.status_code, reason)]
     size = len(parts[0])
-    for name, value in response.headers.raw:
+    for name, value in response.headers.raw if headers is None else headers:
         if size >= limit:
             break
         line = b"%s: %s\r\n" % (name, value)

@@ -209,6 +209,15 @@ class HostAudit:
                 service = dataclasses.replace(
                     service, service=fp.http.scheme, http=fp.http, tls=fp.tls
                 )
+                if fp.nmap is not None:
+                    # What -sV would call it, from the answer already read (no -sV here).
+                    service = dataclasses.replace(
+                        service,
+                        product=fp.nmap.product or "",
+                        version=fp.nmap.version or "",
+                        banner=fp.nmap.info or "",
+                        cpe=fp.nmap.cpes,
+                    )
         info = versions.get((self.address, service.port)) if service.protocol == "tcp" else None
         if info is not None and service.http is None:
             service = dataclasses.replace(

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import httpx
 
+from ..nmap.installed import match_http_response
 from ..nmap.scanner import Scanner
 from ..observations import SsdpReply
 from ..probes.http import HttpProbeSettings, PortFingerprint, fingerprint_port, make_client
@@ -27,6 +28,7 @@ __all__ = [
     "UpnpProber",
     "WebFingerprinter",
     "default_probes",
+    "fingerprint_named",
 ]
 
 
@@ -102,7 +104,25 @@ class ProbeSet:
     http_client: Callable[[HttpProbeSettings], httpx.AsyncClient] = make_client
 
 
+async def fingerprint_named(
+    client: httpx.AsyncClient,
+    address: str,
+    port: int,
+    *,
+    hostname: str | None,
+    settings: HttpProbeSettings,
+) -> PortFingerprint:
+    """:func:`~exposure_audit.probes.http.fingerprint_port` naming each web server as
+    ``nmap -sV`` would, from the installed nmap's service probes
+    (:func:`~exposure_audit.nmap.installed.match_http_response`; no name when nmap's file is
+    not found)."""
+    return await fingerprint_port(
+        client, address, port, hostname=hostname, settings=settings, namer=match_http_response
+    )
+
+
 def default_probes(scanner: Scanner) -> ProbeSet:
     """The real probes around ``scanner`` (nmap, or a replay of an nmap run): HTTP/TLS by
-    :mod:`~exposure_audit.probes.http`, UPnP by :mod:`~exposure_audit.probes.upnp`."""
-    return ProbeSet(scanner, fingerprint_port, NetworkUpnpProber())
+    :mod:`~exposure_audit.probes.http` with nmap's web names (:func:`fingerprint_named`), UPnP
+    by :mod:`~exposure_audit.probes.upnp`."""
+    return ProbeSet(scanner, fingerprint_named, NetworkUpnpProber())

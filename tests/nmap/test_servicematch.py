@@ -232,6 +232,20 @@ def test_template_helpers_fill_fields_as_nmap_does() -> None:
     assert thing.cpes == ("cpe:/a:thing:thing:v2.0%2Fb:beta_one",)
 
 
+def test_one_cpe_per_part_is_kept_the_last_of_each_as_nmap_reports_them() -> None:
+    # nmap's getVersionStr writes each template into the buffer of its part (a, h, o): a
+    # later template of a part overwrites an earlier one.
+    matcher = WebMatcher.from_text(
+        _probe_file(
+            r"match http m|^HTTP/1\.1 200 OK\r\nServer: Kit/(\d+)\r\n| p/Kit/ v/$1/ "
+            r"cpe:/o:acme:os/ cpe:/a:acme:runtime:$1/ cpe:/h:acme:box/a cpe:/a:acme:kit:$1/",
+        )
+    )
+    found = matcher.match(_response(b"Server: Kit/7"))
+    assert found is not None
+    assert found.cpes == ("cpe:/a:acme:kit:7", "cpe:/h:acme:box", "cpe:/o:acme:os")
+
+
 def test_a_hard_match_wins_over_an_earlier_soft_one_and_file_order_decides() -> None:
     matcher = WebMatcher.from_text(
         _probe_file(
