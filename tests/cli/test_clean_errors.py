@@ -278,7 +278,7 @@ def test_a_bom_is_accepted_and_duplicates_are_removed_before_max_hosts_counts(
     )
     done = run_cli("scan", "-i", str(listed), "--allow-private", "--max-hosts", "2", "--dry-run")
     assert done.returncode == 0, done.stderr
-    assert "2 address(es)" in done.stdout
+    assert "2 addresses" in done.stdout
     done = run_cli("scan", "-i", str(listed), "--allow-private", "--max-hosts", "1", "--dry-run")
     assert done.returncode == 2
     assert f"{listed}:3: '127.145.1.20/31': the targets expand past 1 addresses" in done.stderr

@@ -174,7 +174,8 @@ def test_a_worker_killed_mid_block_costs_a_rerun_and_nothing_else(
     assert [h["address"] for h in doc["hosts"]] == list(PLAN_ORDER)
     assert findings(doc) == findings(single)
     assert doc["complete"] is True and doc["errors"] == []
-    assert scan.lines[-1].endswith("blocks 2/2 done on 1 worker"), scan.stderr
+    progress = [line for line in scan.lines if line.startswith("[")]
+    assert progress[-1].endswith("blocks 2/2 done on 1 worker"), scan.stderr
 
 
 def _worker_running(cluster: DaskCluster, suffix: str, scan: Scan | None) -> str:

@@ -285,7 +285,12 @@ def _check_combinations(args: argparse.Namespace) -> None:
 
 def cmd_scan(args: argparse.Namespace) -> int:
     _check_combinations(args)
-    effective = _effective(args)
+    # A dry run sends nothing: a notification's unset variable is said, not fatal (the real
+    # run still refuses it before scanning).
+    dry_warnings: list[str] | None = [] if args.dry_run else None
+    effective = _effective(args, dry_warnings)
+    for warning in dry_warnings or ():
+        print(f"exposure-audit: warning: {warning}", file=sys.stderr)
     # Before anything is scanned: a report must never replace what the run reads or keeps.
     history = [(effective.history, "history store")] if effective.history else []
     check_output(args.output, [*history, *effective.inputs])
