@@ -769,23 +769,23 @@ class HistoryStore:
 
     def _schema_version(self) -> int:
         """The file's schema version, after refusing a newer or foreign one."""
-        db = self._db
-        version = int(db.execute("PRAGMA user_version").fetchone()[0])
-        application_id = int(db.execute("PRAGMA application_id").fetchone()[0])
+        # One statement, so one snapshot: read as three, a store that another process
+        # creates in between would look like version 0 with tables, i.e. foreign.
+        version, application_id, tables = (
+            int(value)
+            for value in self._db.execute(
+                "SELECT (SELECT user_version FROM pragma_user_version),"
+                " (SELECT application_id FROM pragma_application_id),"
+                " (SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%')"
+            ).fetchone()
+        )
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"history store {self._path} has schema version {version}, newer than this"
                 f" exposure-audit knows ({SCHEMA_VERSION}); a newer exposure-audit wrote it."
                 " Upgrade exposure-audit, or use another --history file"
             )
-        foreign = (
-            application_id != _APPLICATION_ID
-            if version
-            else db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite_%'"
-            ).fetchone()[0]
-            > 0
-        )
+        foreign = application_id != _APPLICATION_ID if version else tables > 0
         if foreign:
             raise StoreError(
                 f"{self._path} is an SQLite database but not an exposure-audit history store;"
