@@ -19,6 +19,8 @@ import os
 import socket
 import struct
 import threading
+from collections.abc import Generator
+from typing import Any
 
 import pytest
 
@@ -68,6 +70,35 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         default=False,
         help="rewrite tests/data/golden/* from the current renderers",
+    )
+    parser.addoption(
+        "--allow-skips",
+        action="store_true",
+        default=False,
+        help="report a skipped test as skipped; without it a skip fails the run (a test that"
+        " did not run is not a pass: install what .ci/install installs, run as root)",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, Any, None]:
+    """Without ``--allow-skips``, a skipped test is reported as failed, naming why it skipped:
+    a suite that is green only because its integration tests skipped would be a false
+    all-clear about the tool itself."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    if item.config.getoption("--allow-skips"):
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    report.outcome = "failed"
+    report.longrepr = (
+        f"this test skipped ({reason}); a skip is a failure here. Install what .ci/install"
+        " installs and run as root, or pass --allow-skips to see skips as skips"
     )
 
 
