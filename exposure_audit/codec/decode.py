@@ -212,6 +212,7 @@ def _http(
         management=management,
         management_hints=hints,
         also_plain_http=obj.boolean("also_plain_http", default=False),
+        login_prompt=obj.optional_text("login_prompt"),
     )
 
 

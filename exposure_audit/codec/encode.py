@@ -116,6 +116,7 @@ def _service_dict(service: ServiceObservation, host: HostObservation) -> dict[st
             ],
             "srm": http.srm,
             "also_plain_http": http.also_plain_http,
+            "login_prompt": http.login_prompt,
         },
         "tls": None
         if tls is None

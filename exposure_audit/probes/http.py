@@ -70,6 +70,7 @@ from ..observations import (
     Redirect,
     TlsCertificate,
 )
+from ..text import printable
 from .rawhttp import response_bytes
 
 __all__ = [
@@ -96,6 +97,8 @@ _LOCATION = "exposure_audit.location"
 _RAW_HEADERS = "exposure_audit.raw_headers"
 # Certificate subjects and issuers longer than this are cut (a hostile one may be 60 KiB).
 _MAX_NAME = 1024
+# Characters of a WWW-Authenticate challenge kept (the scheme and realm come first).
+_MAX_CHALLENGE = 160
 
 
 @dataclass(frozen=True)
@@ -671,6 +674,7 @@ class _Session:
             srm=srm,
             management=management,
             management_hints=hints,
+            login_prompt=_login_prompt(landing),
         )
 
     async def _management(
@@ -1082,6 +1086,14 @@ async def _drop(task: asyncio.Task[_Fetched | _Failed]) -> None:
 
 def _paths(pages: Sequence[_Fetched]) -> set[str]:
     return {p.response.path for p in pages}
+
+
+def _login_prompt(response: HttpResponse) -> str | None:
+    """The authentication challenge of a 401 answer, printable and cut; None for any other."""
+    challenge = response.headers.get("www-authenticate")
+    if response.status != 401 or challenge is None:
+        return None
+    return printable(challenge.strip(), _MAX_CHALLENGE) or None
 
 
 def _kept_headers(response: httpx.Response) -> dict[str, str]:

@@ -1,10 +1,12 @@
-"""Management-interface rules (MGMT001, MGMT002): a catalog product's web console on the Internet.
+"""Management-interface rules (MGMT001, MGMT002, MGMT004): web consoles on the Internet.
 
 The HTTP probe leaves a :class:`~exposure_audit.observations.ManagementObservation` on a port
 where two independent catalog markers matched (:mod:`exposure_audit.mgmt`). MGMT001 fires for
 such a console served over plain HTTP (critical), MGMT002 over HTTPS (high); either is critical
 whatever the scheme when the probe saw the console act without a login (its evidence is in the
-finding). MGMT003, known-exploited versions, lives in :mod:`.mgmt_exploited`.
+finding). MGMT004 fires for a password prompt (HTTP 401) that nothing identified: what a
+console with a login looks like when it hides its name (Syncthing with a GUI password).
+MGMT003, known-exploited versions, lives in :mod:`.mgmt_exploited`.
 
 A port that speaks TLS and plain HTTP alike (CUPS 2.4 on 631) and served the console over
 plain HTTP is judged by the worse: MGMT001, whichever scheme answered first.
@@ -22,6 +24,7 @@ from datetime import datetime
 from ..findings import Rule, Severity
 from ..mgmt import load_catalog
 from ..observations import HostObservation, ManagementObservation, ServiceObservation
+from ..ports import is_management_port
 from ._base import Match, Registered
 
 __all__ = ["REGISTERED", "product_advice"]
@@ -119,6 +122,47 @@ def _consoles_over(host: HostObservation, plain: bool, transport: str) -> Iterat
             yield Match(service, evidence)
 
 
+def _default_port_owners() -> dict[int, tuple[str, ...]]:
+    """Catalog product names by the TCP ports they use by default (DSM's 5000/5001 included)."""
+    owners: dict[int, list[str]] = {}
+    for product in load_catalog():
+        for default in product.ports:
+            owners.setdefault(default.port, []).append(product.name)
+    return {port: tuple(dict.fromkeys(names)) for port, names in owners.items()}
+
+
+def _check_login_prompt(host: HostObservation, now: datetime) -> Iterator[Match]:
+    """A password prompt (401 with a challenge) that nothing identified: medium on a port a
+    management product uses by default, low elsewhere (often a password-protected site)."""
+    owners = _default_port_owners()
+    for service in host.open_services():
+        http = service.http
+        if http is None or http.login_prompt is None:
+            continue
+        if http.management is not None or http.dsm is not None or http.srm:
+            continue  # identified: MGMT001/MGMT002 or the DSM rules judge it
+        evidence = (
+            f"{service.port}/tcp answers {http.scheme.upper()} 401 with "
+            f"WWW-Authenticate: {http.login_prompt}; the product was not identified"
+        )
+        if http.scheme == "http":
+            evidence += "; over plain HTTP the password would cross the Internet in clear text"
+        looks_like = [f"{hint.name} ({hint.marker})" for hint in http.management_hints]
+        if looks_like:
+            evidence += f"; looks like {', '.join(looks_like)}"
+        names = owners.get(service.port, ())
+        if names or is_management_port(service.protocol, service.port):
+            owner = f" of {', '.join(names)}" if names else " of a management interface"
+            yield Match(service, f"{evidence}; {service.port} is the default port{owner}")
+        else:
+            yield Match(
+                service,
+                evidence,
+                Severity.LOW,
+                f"{service.port} is no management product's default port",
+            )
+
+
 def _check_plain(host: HostObservation, now: datetime) -> Iterator[Match]:
     return _consoles_over(host, True, "plain HTTP")
 
@@ -160,5 +204,26 @@ REGISTERED: tuple[Registered, ...] = (
             (_SYNOLOCKER_REF,),
         ),
         _check_tls,
+    ),
+    Registered(
+        Rule(
+            "MGMT004",
+            "Password prompt of an unidentified web interface reachable",
+            Severity.MEDIUM,
+            "A port answers with an HTTP password prompt (401 and a WWW-Authenticate "
+            "challenge) and shows nothing else, so the scanner cannot tell what it guards. "
+            "A prompt is how most management interfaces greet a stranger (routers, cameras, "
+            "NAS boxes, BMCs; Syncthing's GUI with a password looks exactly like this), and "
+            "every password on the Internet is guessed at. Medium on a port that a "
+            "management product uses by default, low elsewhere, where it is often a "
+            "password-protected site. Not identified is not safe: the product behind it "
+            "keeps its own flaws.",
+            "Find which device answers (the router's port forwards and UPnP mappings). If it "
+            "is a management interface, take it off the Internet and reach it through a VPN; "
+            "if it must stay, keep it patched, serve it over HTTPS only and give it a long "
+            "unique password. Then audit again.",
+            (_SYNOLOCKER_REF,),
+        ),
+        _check_login_prompt,
     ),
 )

@@ -523,10 +523,14 @@ def test_syncthing_gui_acts_without_a_login_only_without_a_gui_password(
     rules = _rules(host)
     if password:
         # Every path, / included, is a bare 401 "Not Authorized" without Syncthing's headers:
-        # nothing on the port names Syncthing, and nothing says it is open.
+        # nothing on the port names Syncthing, and nothing says it is open. It is still a
+        # password prompt on Syncthing's default port, never a clean port.
         assert service["http"]["status_code"] == 401
         assert service["management"] is None
-        assert not [r for r in rules if r.startswith("MGMT")]
+        assert service["http"]["login_prompt"].startswith("Basic realm=")
+        assert sorted(r for r in rules if r.startswith("MGMT")) == ["MGMT004"]
+        assert rules["MGMT004"]["severity"] == "medium"
+        assert "default port of Syncthing GUI" in rules["MGMT004"]["evidence"]
         return
     management = service["management"]
     assert (management["product"], management["category"]) == ("syncthing", "file-sync")

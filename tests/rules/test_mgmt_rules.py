@@ -113,3 +113,54 @@ def test_a_console_served_over_plain_http_beside_tls_is_mgmt001_not_mgmt002() ->
 def test_the_rules_are_registered() -> None:
     assert rule_by_id("mgmt001").severity is Severity.CRITICAL
     assert rule_by_id("MGMT002").severity is Severity.HIGH
+
+
+def _prompted(
+    scheme: str,
+    port: int,
+    management: ManagementObservation | None = None,
+    hints: tuple[ManagementHint, ...] = (),
+    dsm: DsmFingerprint | None = None,
+) -> HostObservation:
+    http = HttpObservation(
+        scheme,
+        401,
+        management=management,
+        management_hints=hints,
+        dsm=dsm,
+        login_prompt='Basic realm="Authorization Required"',
+    )
+    service = ServiceObservation(port, "tcp", "open", scheme, http=http)
+    return HostObservation("198.51.100.7", AddressFamily.IPV4, services=(service,))
+
+
+def test_an_unidentified_password_prompt_on_a_console_port_is_medium_and_names_its_owner() -> None:
+    (finding,) = evaluate_host(_prompted("http", 8384), NOW)
+    assert (finding.rule, finding.severity, finding.port) == ("MGMT004", Severity.MEDIUM, 8384)
+    assert 'Basic realm="Authorization Required"' in finding.evidence
+    assert "default port of Syncthing GUI" in finding.evidence
+    assert "clear text" in finding.evidence
+    assert grade_host((finding,), _prompted("http", 8384)) is Grade.C
+
+
+def test_a_prompt_over_https_elsewhere_is_low_and_says_why() -> None:
+    host = _prompted("https", 18443)
+    (finding,) = evaluate_host(host, NOW)
+    assert (finding.rule, finding.severity) == ("MGMT004", Severity.LOW)
+    assert "no management product's default port" in finding.severity_reason
+    assert "clear text" not in finding.evidence
+    assert grade_host((finding,), host) is Grade.B
+
+
+def test_a_prompt_carries_the_single_marker_hint() -> None:
+    hint = ManagementHint("qnap-qts", "QNAP QTS / QuTS hero", "favicon")
+    (finding,) = evaluate_host(_prompted("https", 18443, hints=(hint,)), NOW)
+    assert "looks like QNAP QTS / QuTS hero (favicon)" in finding.evidence
+
+
+def test_an_identified_console_behind_a_prompt_is_judged_by_its_own_rule_only() -> None:
+    rules = [f.rule for f in evaluate_host(_prompted("http", 8080, management=QNAP), NOW)]
+    assert rules == ["MGMT001"]
+    dsm = DsmFingerprint(("title", "synohdpack"), version="7.2", build=64570)
+    rules = [f.rule for f in evaluate_host(_prompted("http", 5000, dsm=dsm), NOW)]
+    assert "MGMT004" not in rules
