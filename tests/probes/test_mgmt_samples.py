@@ -88,18 +88,23 @@ def test_the_negative_corpus_gets_no_mgmt_finding_through_the_cli(tmp_path: Any)
     assert result.returncode in (0, 1), result.stderr
     doc = json.loads(out.read_text())
     findings = [f for h in doc["hosts"] for f in h["findings"]]
-    assert not [f for f in findings if f["rule"].startswith("MGMT")]
+    # No negative is identified as a console (MGMT001-MGMT003). The generic nginx 401 on
+    # Cockpit's port is what it is, a password prompt nothing identifies: MGMT004, once.
+    assert [f["rule"] for f in findings if f["rule"].startswith("MGMT")] == ["MGMT004"]
+    prompts = {f["address"] for f in findings if f["rule"] == "MGMT004"}
+    assert prompts == {a for a, name in zip(placed, negatives, strict=True) if "401" in name}
     services = {
         (h["address"], s["port"]): s for h in doc["hosts"] for s in h["services"] if s["http"]
     }
     assert all(s["management"] is None for s in services.values())
     # A honeypot copying one marker (QNAP's title, Webmin's Server header), a generic 401 on
-    # Cockpit's port, a blog quoting page markup: at most "possible" notes, shown, never a
-    # finding; proxy error pages naming their backend, Web Station and default pages: nothing.
+    # Cockpit's port, a blog quoting page markup: at most "possible" notes, shown, never an
+    # identification; proxy error pages naming their backend, Web Station and default pages:
+    # nothing.
     for address, (name, sample) in zip(placed, negatives.items(), strict=True):
         hints = services[(address, sample["port"])]["management_hints"]
         assert sorted(h["product"] for h in hints) == sorted(sample["expect_hints"]), name
-    assert {h["grade"] for h in doc["hosts"]} == {"A"}
+    assert {h["grade"] for h in doc["hosts"] if h["address"] not in prompts} == {"A"}
 
 
 _ADMIN_EXISTS = {"/api/users/admin/check": {"status": 204, "headers": [], "body": ""}}
