@@ -25,6 +25,7 @@ import nmap
 from ..errors import ProbeFailed, ScannerUnavailable
 from ..observations import ServiceObservation
 from ..ports import PortSet, port_ranges
+from ..text import printable
 from ..timing import DiscoveryPolicy, discovery_policy
 from .versiondb import quick_banner_versiondb
 
@@ -62,6 +63,7 @@ class VersionInfo:
     version: str = ""
     extrainfo: str = ""
     identified: bool = False
+    cpes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -225,7 +227,12 @@ class NmapScanner(Scanner):
             if not isinstance(result, dict) or not isinstance(result.get("scan"), dict):
                 raise ProbeFailed("nmap printed no usable XML")
             rows = {_normalise(h): dict(v) for h, v in result["scan"].items()}
-            return rows, _timed_out_hosts(stdout)
+            extras = _read_extras(stdout)
+            for (address, port), cpes in extras.cpes.items():
+                table = rows.get(address, {}).get("tcp")
+                if isinstance(table, dict) and isinstance(table.get(port), dict):
+                    table[port]["cpes"] = cpes
+            return rows, extras.timed_out
         except nmap.PortScannerError as exc:
             raise ProbeFailed(f"nmap printed no usable XML: {str(exc).strip()[:300]}") from exc
         except (AttributeError, KeyError, LookupError, TypeError, ValueError) as exc:
@@ -281,7 +288,23 @@ def _version_info(info: Mapping[str, Any]) -> VersionInfo:
         version=str(info.get("version") or ""),
         extrainfo=str(info.get("extrainfo") or ""),
         identified=confidence > _TABLE_CONFIDENCE and service not in ("", "tcpwrapped"),
+        cpes=_cpes(info.get("cpes") or [info.get("cpe")]),
     )
+
+
+# nmap escapes what a banner puts in a CPE, but it is still text from the target: each is
+# made printable and cut, only CPE URIs are kept, and at most a few per port.
+_CPE_LIMIT = 256
+_MAX_CPES = 8
+
+
+def _cpes(values: Iterable[object]) -> tuple[str, ...]:
+    kept = [
+        printable(v.strip(), _CPE_LIMIT)
+        for v in values
+        if isinstance(v, str) and v.strip().startswith("cpe:/")
+    ]
+    return tuple(dict.fromkeys(kept))[:_MAX_CPES]
 
 
 def udp_scan_possible() -> tuple[bool, str]:
@@ -339,18 +362,36 @@ def _services(row: Mapping[str, object]) -> tuple[ServiceObservation, ...]:
     return tuple(services)
 
 
-def _timed_out_hosts(xml: bytes | str) -> set[str]:
-    """Addresses nmap marked ``timedout="true"`` (python-nmap drops that attribute)."""
+@dataclass(frozen=True)
+class _XmlExtras:
+    """What python-nmap drops from nmap's XML: the hosts nmap marked ``timedout="true"``, and
+    every ``<cpe>`` of a TCP port's service (python-nmap keeps only the last one, which for
+    ``OpenSSH ... Debian`` is the kernel's, not OpenSSH's)."""
+
+    timed_out: set[str]
+    cpes: dict[tuple[str, int], tuple[str, ...]]
+
+
+def _read_extras(xml: bytes | str) -> _XmlExtras:
     if not xml:
-        return set()
+        return _XmlExtras(set(), {})
     try:
         root = SafeET.fromstring(xml)
     except SafeET.ParseError as exc:
         raise ProbeFailed(f"nmap printed unreadable XML: {exc}") from exc
     cut: set[str] = set()
+    cpes: dict[tuple[str, int], tuple[str, ...]] = {}
     for host in root.iter("host"):
+        addresses = [
+            _normalise(a.get("addr", ""))
+            for a in host.iter("address")
+            if a.get("addrtype") in ("ipv4", "ipv6")
+        ]
         if host.get("timedout") == "true":
-            for address in host.iter("address"):
-                if address.get("addrtype") in ("ipv4", "ipv6"):
-                    cut.add(_normalise(address.get("addr", "")))
-    return cut
+            cut.update(addresses)
+        for port in host.iter("port"):
+            found = _cpes(c.text for c in port.iterfind("service/cpe"))
+            if port.get("protocol") == "tcp" and found and (port.get("portid") or "").isdigit():
+                for address in addresses:
+                    cpes[(address, int(port.get("portid", "0")))] = found
+    return _XmlExtras(cut, cpes)

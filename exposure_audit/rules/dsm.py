@@ -25,6 +25,10 @@ _PATCH = (
     "Update DSM to the latest release for the model (Control Panel > Update & Restore); if the "
     "model gets no updates any more, keep it off the Internet entirely."
 )
+# DSM003 and DSM004 never come alone: every DSM port also gets DSM001 (HTTP) or DSM002 (HTTPS),
+# whose remediation is taking DSM off the Internet. Pointing at it, instead of repeating it,
+# keeps a "fix first" list to one mention of each action.
+_SEE_EXPOSURE = "take DSM off the Internet as DSM001 or DSM002 on the same port says."
 _SYNOLOCKER_REF = "https://www.synology.com/en-global/security/advisory/SynoLocker"
 _SYNOLOGY_SA = "https://www.synology.com/en-global/security/advisory"
 
@@ -144,7 +148,7 @@ REGISTERED: tuple[Registered, ...] = (
             "pre-authentication remote code execution flaw exploited by the SynoLocker ransomware "
             "in August 2014.",
             "Back up the data now, update DSM (at least 4.3-3827, better the latest release), "
-            "and " + _OFF_INTERNET[0].lower() + _OFF_INTERNET[1:],
+            "and " + _SEE_EXPOSURE,
             (_SYNOLOCKER_REF, "https://nvd.nist.gov/vuln/detail/CVE-2013-6955"),
         ),
         _check_synolocker,
@@ -157,7 +161,7 @@ REGISTERED: tuple[Registered, ...] = (
             "The DSM version read from the box is below the fixed build of a Synology advisory "
             "exploitable without login, or its branch gets no security fixes any more. "
             "When only the unknown update level leaves it open, the finding says 'possibly'.",
-            _PATCH + " " + _OFF_INTERNET,
+            _PATCH + " " + _SEE_EXPOSURE[0].upper() + _SEE_EXPOSURE[1:],
             (_SYNOLOGY_SA,),
         ),
         _check_advisories,

@@ -101,6 +101,7 @@ class NmapReplay(Scanner):
                         service.version,
                         service.banner,
                         identified=not service.unidentified,
+                        cpes=service.cpe,
                     )
         return found, set()
 

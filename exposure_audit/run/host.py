@@ -226,6 +226,7 @@ class HostAudit:
                 product=info.product,
                 version=info.version,
                 banner=info.extrainfo,
+                cpe=info.cpes,
             )
         if _open_tcp(service):
             why = _unidentified(fp, info, version_detection=version_detection, cut=self.cut)

@@ -75,6 +75,9 @@ def test_a_debian_sshd_before_the_regresshion_fix_is_vuln001() -> None:
     assert "CVE-2024-6387" in evidence
     assert "9.2p1 Debian 2+deb12u2" in evidence
     assert "nmap -sV" in evidence and "1:9.2p1-2+deb12u3" in evidence
+    # Every CPE -sV printed for the port, OpenSSH's first (python-nmap keeps only the last)
+    (service,) = doc["hosts"][0]["services"]  # type: ignore[index]
+    assert service["cpe"][:2] == ["cpe:/a:openbsd:openssh:9.2p1", "cpe:/o:linux:linux_kernel"]
 
 
 def test_the_same_sshd_with_the_fixed_package_is_not_vuln001() -> None:

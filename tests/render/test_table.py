@@ -316,3 +316,23 @@ def test_fix_first_names_host_and_port_and_gives_each_action_once() -> None:
     assert "   do first: fix first 1 above" in nas
     assert "Take the DSM management interface off the Internet" not in nas
     assert nas.count("VULN001: Update the service") == 1
+
+
+def test_an_unpatched_dsm_gets_each_action_once_with_the_real_rules() -> None:
+    # Given the SynoLocker-era box of the sample (DSM 4.3-3810 on 5000 and 5001), judged by
+    # the real rules: DSM001, DSM002, DSM003, DSM004 and DSM005 all fire
+    from datetime import UTC, datetime
+
+    from exposure_audit.grading import grade_host
+    from exposure_audit.render._view import host_actions
+    from exposure_audit.report import HostReport
+    from exposure_audit.rules import evaluate_host
+
+    nas = sample_report().hosts[0].observation
+    findings = evaluate_host(nas, datetime(2026, 12, 6, tzinfo=UTC))
+    assert {"DSM001", "DSM002", "DSM003", "DSM004"} <= {f.rule for f in findings}
+    actions = host_actions(HostReport(nas, findings, grade_host(findings, nas)))
+    # Then "take DSM off the Internet" is spelled out in one action, which the others name
+    texts = [a.text for a in actions]
+    assert sum("remove the router's port forwards" in t for t in texts) == 1
+    assert any("Back up the data now" in t and "DSM001 or DSM002" in t for t in texts)
