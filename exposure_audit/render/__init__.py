@@ -79,12 +79,13 @@ def render_report(
     after the verdict); ``compared`` tells the table the user asked for them, so that without
     a ``diff`` it says there was no earlier run to compare with. ``width`` is the table's
     width in terminal cells (the CLI decides it: the terminal's, else 80). ``run_id`` (the history's
-    id of the run) is carried by JSON Lines only. The other formats show the report alone.
+    id of the run) is carried by JSON Lines only, as is each finding's change since the ``diff``'s
+    earlier run. The other formats show the report alone.
     """
     if fmt == "html":
         return render_html(report, trend=trend, diff=diff)
     if fmt == "jsonl":
-        return render_jsonl(report, run_id)
+        return render_jsonl(report, run_id, diff)
     if fmt == "table":
         return render_table(report, width=width, diff=diff, compared=compared)
     return REPORT_FORMATS[fmt](report)

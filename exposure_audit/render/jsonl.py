@@ -27,7 +27,9 @@ for each choice, is in ``docs/integrations.md``:
 ``exposure_audit.*``           no ECS field: finding id, evidence, remediation, severity
                                reason, acceptance, the host's grade, the run's id,
                                completeness and notes (:meth:`Report.run_notes`: targets not
-                               audited, interrupted, UDP skipped, stale accepted risks)
+                               audited, interrupted, UDP skipped, stale accepted risks); with
+                               ``--compare``, ``change`` (new, changed or unchanged since
+                               the compared run, and what changed)
 =============================  ==============================================================
 
 Text from targets is JSON-escaped (every line is ASCII) and made printable; a line never holds
@@ -42,6 +44,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..codec import iso_time
+from ..diff import ReportDiff
 from ..findings import Finding
 from ..report import HostReport, Report
 from ..rules import RULES
@@ -57,16 +60,41 @@ _TEXT_LIMIT = 4000
 """Longest target-derived text kept in one field (evidence carries banners)."""
 
 
-def render_jsonl(report: Report, run_id: int | None = None) -> str:
+def render_jsonl(report: Report, run_id: int | None = None, diff: ReportDiff | None = None) -> str:
     """Every finding of ``report`` as one ECS-shaped JSON object per line (``\\n`` after each;
     empty for a run without findings). ``run_id`` is the history's id of the run (None when
-    the run was not stored): ``vulnerability.report_id`` and ``exposure_audit.run.id``."""
-    lines = [
-        json.dumps(_event(report, host, finding, run_id), ensure_ascii=True, sort_keys=False)
-        for host in report.hosts
-        for finding in host.findings
-    ]
+    the run was not stored): ``vulnerability.report_id`` and ``exposure_audit.run.id``.
+    ``diff`` (``--compare``: the changes since an earlier run) adds ``exposure_audit.change``
+    to each finding: ``new``, ``changed`` (with what changed) or ``unchanged`` since that run."""
+    changes = _changes(diff)
+    lines = []
+    for host in report.hosts:
+        for finding in host.findings:
+            event = _event(report, host, finding, run_id)
+            change = changes.get(finding.id)
+            if diff is not None and change is not None:
+                event["exposure_audit"]["change"] = {
+                    "status": change[0],
+                    "since_run": diff.old_run,
+                    "details": [printable(c, _TEXT_LIMIT) for c in change[1]],
+                }
+            lines.append(json.dumps(event, ensure_ascii=True, sort_keys=False))
     return "".join(line + "\n" for line in lines)
+
+
+def _changes(diff: ReportDiff | None) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Finding id to (``new``/``changed``/``unchanged``, what changed in words)."""
+    if diff is None:
+        return {}
+    marks: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for status, found in (
+        ("new", diff.new),
+        ("changed", diff.changed),
+        ("unchanged", diff.unchanged),
+    ):
+        for change in found:
+            marks.setdefault(change.id, (status, change.changes))
+    return marks
 
 
 def _event(

@@ -207,6 +207,7 @@ def test_two_scans_notify_write_metrics_and_siem_lines_and_keep_no_secret(
             f"json://{ok.origin}/again/{TOKEN}",
             "--format",
             "jsonl",
+            "--compare",
         )
     assert second.returncode == 1, second.stderr  # a critical finding: --fail-on's default
     assert "notification" not in second.stderr
@@ -221,6 +222,8 @@ def test_two_scans_notify_write_metrics_and_siem_lines_and_keep_no_secret(
     assert telnet["vulnerability"]["severity"] == "critical"
     assert telnet["exposure_audit"]["run"]["id"] == 2
     assert telnet["vulnerability"]["report_id"] == "2"
+    # --compare marks each line with its change since the compared run (week 1)
+    assert telnet["exposure_audit"]["change"] == {"status": "new", "since_run": 1, "details": []}
 
     # The metrics: promtool accepts them; atomically replaced, readable by node_exporter.
     text = metrics.read_text()

@@ -197,6 +197,22 @@ def test_report_compare_sets_the_sarif_baseline_state(workflow: Workflow) -> Non
     assert run["properties"]["comparedWithRun"] == 1
 
 
+def test_report_compare_marks_each_jsonl_line(workflow: Workflow) -> None:
+    text = _report(workflow, "latest", "--compare", "--format", "jsonl").stdout
+    lines = [json.loads(line) for line in text.splitlines()]
+    changes = {
+        (e["rule"]["id"], e["host"]["ip"][0], e["destination"]["port"]): e["exposure_audit"][
+            "change"
+        ]
+        for e in lines
+        if "destination" in e
+    }
+    assert changes[("SVC001", SPARE, 23)] == {"status": "new", "since_run": 1, "details": []}
+    assert changes[("DSM001", NAS, 5000)]["status"] == "unchanged"
+    plain = _report(workflow, "latest", "--format", "jsonl").stdout
+    assert all("change" not in json.loads(line)["exposure_audit"] for line in plain.splitlines())
+
+
 def test_report_compare_of_the_first_run_says_there_is_nothing_before(
     workflow: Workflow,
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from exposure_audit.findings import Acceptance
+from exposure_audit.findings import Acceptance, Severity
 from exposure_audit.render import REPORT_FORMATS, render_report
 from exposure_audit.render.jsonl import render_jsonl
 from exposure_audit.report import Report
@@ -136,3 +136,36 @@ def test_a_run_without_findings_writes_no_line() -> None:
         report, hosts=tuple(dataclasses.replace(h, findings=()) for h in report.hosts)
     )
     assert render_jsonl(clean) == ""
+
+
+def test_compared_lines_say_what_is_new_and_what_changed_since_the_earlier_run() -> None:
+    from exposure_audit.diff import diff_reports
+
+    new = sample_report()
+    old = dataclasses.replace(
+        new,
+        hosts=(
+            dataclasses.replace(
+                new.hosts[0],
+                findings=tuple(
+                    dataclasses.replace(f, severity=Severity.HIGH) if f.rule == "SVC001" else f
+                    for f in new.hosts[0].findings
+                    if f.rule != "DSM003"
+                ),
+            ),
+            *new.hosts[1:],
+        ),
+    )
+    diff = diff_reports(old, new, old_run=4, new_run=5)
+    lines = validated_lines(render_jsonl(new, 5, diff))
+    marks = {
+        (e["rule"]["id"], e["destination"]["port"]): e["exposure_audit"]["change"]
+        for e in lines
+        if e["host"]["ip"] == ["198.51.100.7"]
+    }
+    assert marks[("DSM003", 5000)] == {"status": "new", "since_run": 4, "details": []}
+    assert marks[("SVC001", 23)]["status"] == "changed"
+    assert any("high -> critical" in d for d in marks[("SVC001", 23)]["details"])
+    assert marks[("DSM001", 5000)]["status"] == "unchanged"
+    # Without a comparison the lines carry no change at all
+    assert all("change" not in e["exposure_audit"] for e in validated_lines(render_jsonl(new, 5)))

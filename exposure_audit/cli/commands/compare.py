@@ -51,8 +51,8 @@ def render_compared(
     width: int = DEFAULT_WIDTH,
 ) -> str:
     """``report`` in ``fmt`` with the changes of ``diff`` (None: there is no baseline);
-    ``run_id`` is the history's id of the run, for JSON Lines (which carries no changes);
-    ``width`` is the table's width in terminal cells."""
+    ``run_id`` is the history's id of the run, for JSON Lines (whose lines carry their own
+    change); ``width`` is the table's width in terminal cells."""
     if fmt == "table":
         return render_report(report, "table", diff=diff, compared=True, width=width)
     if fmt == "html":
@@ -61,6 +61,8 @@ def render_compared(
         doc = to_dict(report)
         doc["diff"] = diff_to_dict(diff) if diff is not None else None
         return json.dumps(doc, indent=2, ensure_ascii=True) + "\n"
+    if fmt == "jsonl":
+        return render_report(report, fmt, run_id=run_id, diff=diff)
     text = render_report(report, fmt, run_id=run_id)
     if fmt == "markdown":
         if diff is None:
