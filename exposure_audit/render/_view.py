@@ -30,8 +30,11 @@ from ..text import plural
 
 __all__ = [
     "DIFF_SECTIONS",
+    "FIX_FIRST_SHOWN",
+    "PLACES_SHOWN",
     "Action",
     "acceptance_state",
+    "action_places",
     "appeared_or_vanished",
     "bracketed",
     "category_text",
@@ -217,6 +220,22 @@ def first_actions(host: HostReport) -> list[Action]:
         return []
     worst = actions[0].severity
     return [a for a in actions if a.severity == worst]
+
+
+FIX_FIRST_SHOWN = 5
+"""Actions of the run's "fix first" list a renderer shows; it says how many more there are."""
+PLACES_SHOWN = 3
+"""Hosts named per "fix first" action; the rest are counted."""
+
+
+def action_places(action: Action) -> str:
+    """Where an action applies, by host: ``198.51.100.7 5000/tcp, 5001/tcp; 203.0.113.5 host``
+    (the first :data:`PLACES_SHOWN` hosts, then how many more). Raw target text: the caller
+    makes it safe for its format."""
+    addresses = action.addresses()
+    shown = [f"{a} {', '.join(action.places(a))}" for a in addresses[:PLACES_SHOWN]]
+    more = len(addresses) - PLACES_SHOWN
+    return "; ".join(shown) + (f"; and {plural(more, 'more host')}" if more > 0 else "")
 
 
 def fix_first(report: Report) -> list[Action]:

@@ -25,8 +25,11 @@ from ..report import HostReport, Report
 from ..rules import describe_mapping
 from ..text import md_text
 from ._view import (
+    FIX_FIRST_SHOWN,
     Action,
+    action_places,
     first_actions,
+    fix_first,
     host_actions,
     plural,
     run_state,
@@ -57,6 +60,7 @@ def _headline(report: Report) -> list[str]:
         "",
         f"**Verdict**: {md_text(verdict(report), 2000)}",
         "",
+        *_fix_first(report)[0],
         f"{plural(len(report.hosts), 'host')}, {incomplete} incomplete; "
         f"scanned {timestamp(report.started_at)} to {timestamp(report.finished_at)} "
         f"by exposure-audit {md_text(report.tool_version, 40)}; "
@@ -90,6 +94,39 @@ def _headline(report: Report) -> list[str]:
     if extra:
         lines += ["", *extra]
     return lines
+
+
+def _fix_first(report: Report) -> tuple[list[str], dict[frozenset[str], int]]:
+    """The run's numbered "fix first" list (each action once, naming host and port), as the
+    table opens with it, and the findings' ids of each listed action with its number; nothing
+    when no host has a finding above info."""
+    actions = fix_first(report)
+    if not actions:
+        return [], {}
+    lines = ["**Fix first**", ""]
+    numbered: dict[frozenset[str], int] = {}
+    for number, action in enumerate(actions[:FIX_FIRST_SHOWN], 1):
+        head = f"{action_places(action)} ({', '.join(action.rules)}; {action.severity.label})"
+        lines.append(f"{number}. {md_text(head, 1000)}: {md_text(action.text, 4000)}")
+        numbered[frozenset(f.id for f in action.findings)] = number
+    more = len(actions) - FIX_FIRST_SHOWN
+    if more > 0:
+        lines += ["", f"_and {plural(more, 'more action')} in the hosts below_"]
+    return [*lines, ""], numbered
+
+
+def _first_items(host: HostReport, numbered: dict[frozenset[str], int]) -> list[str]:
+    """A host's "what to do first": a pointer to each run-level "fix first" entry that covers
+    it (its text is not repeated), then its own actions in full."""
+    items: list[str] = []
+    for action in first_actions(host):
+        ids = {f.id for f in action.findings}
+        number = next((n for key, n in numbered.items() if ids & key), None)
+        if number is None:
+            items.append(_action_item(action, len(items) + 1))
+        else:
+            items.append(f"{len(items) + 1}. Fix first {number} above ({action.rule_places()})")
+    return items
 
 
 def _finding_rows(findings: list[Finding]) -> list[list[str]]:
@@ -170,7 +207,7 @@ def _problem_lines(obs: HostObservation) -> list[str]:
     return lines
 
 
-def _host_block(host: HostReport) -> list[str]:
+def _host_block(host: HostReport, numbered: dict[frozenset[str], int]) -> list[str]:
     obs = host.observation
     names = f" ({', '.join(md_text(n, 100) for n in obs.hostnames)})" if obs.hostnames else ""
     lines = [
@@ -183,8 +220,7 @@ def _host_block(host: HostReport) -> list[str]:
     accepted = [f for f in host.findings if not f.counts]
     first = first_actions(host)
     if first:
-        lines += ["", "### What to do first", ""]
-        lines += [_action_item(a, n) for n, a in enumerate(first, 1)]
+        lines += ["", "### What to do first", "", *_first_items(host, numbered)]
     if counting:
         lines += ["", "### Findings", ""]
         lines += _table(
@@ -226,6 +262,7 @@ def _host_block(host: HostReport) -> list[str]:
 def render_markdown(report: Report) -> str:
     """The report as one Markdown document (CommonMark with GFM tables), hosts worst first."""
     lines = _headline(report)
+    _, numbered = _fix_first(report)
     for host in report.hosts_by_risk():
-        lines += ["", *_host_block(host)]
+        lines += ["", *_host_block(host, numbered)]
     return "\n".join(lines) + "\n"

@@ -19,7 +19,9 @@ from ..report import HostReport, Report
 from ..text import csv_cell, printable
 from ._fit import DEFAULT_WIDTH, MIN_WIDTH, clip, fit_table, wrap
 from ._view import (
+    FIX_FIRST_SHOWN,
     Action,
+    action_places,
     diff_runs,
     first_actions,
     fix_first,
@@ -135,21 +137,9 @@ def _service_row(service: ServiceObservation, host: HostObservation) -> list[str
     return row
 
 
-def _places(action: Action) -> str:
-    """Where an action applies, by host: ``198.51.100.7 5000/tcp, 5001/tcp; 203.0.113.5 host``
-    (the first few hosts, then how many more)."""
-    addresses = action.addresses()
-    shown = [f"{printable(a, 60)} {', '.join(action.places(a))}" for a in addresses[:_PLACES_SHOWN]]
-    more = len(addresses) - _PLACES_SHOWN
-    return "; ".join(shown) + (f"; and {plural(more, 'more host')}" if more > 0 else "")
-
-
-_PLACES_SHOWN = 3  # hosts named per "fix first" action
-_FIX_FIRST_SHOWN = 5  # actions in the run's "fix first" list
-
-
 def _action_line(action: Action, label: str, width: int) -> list[str]:
-    head = f"{_places(action)} ({', '.join(action.rules)}; {action.severity.label})"
+    places = printable(action_places(action), 1000)
+    head = f"{places} ({', '.join(action.rules)}; {action.severity.label})"
     return wrap(f"{head}: {printable(action.text, 4000)}", width, label, " " * len(label))
 
 
@@ -319,10 +309,10 @@ def _fix_first(report: Report, width: int) -> tuple[list[str], dict[tuple[str, .
         return [], {}
     lines = ["fix first:"]
     numbered: dict[tuple[str, ...], int] = {}
-    for number, action in enumerate(actions[:_FIX_FIRST_SHOWN], 1):
+    for number, action in enumerate(actions[:FIX_FIRST_SHOWN], 1):
         lines += _action_line(action, f"{number:2d}. ", width)
         numbered[tuple(f.id for f in action.findings)] = number
-    more = len(actions) - _FIX_FIRST_SHOWN
+    more = len(actions) - FIX_FIRST_SHOWN
     if more > 0:
         lines.append(f"    and {plural(more, 'more action')} in the hosts below")
     return lines, numbered

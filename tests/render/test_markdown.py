@@ -103,9 +103,13 @@ def test_each_host_has_a_findings_table_remediation_and_services() -> None:
     page = _to_html(render_markdown(sample_report()))
     assert page.count("<table>") == 5  # counts; two findings tables; two services tables
     assert "<td>DSM001</td>" in page and "<td>5000/tcp</td>" in page
-    # What to do first: the critical findings' remediation, each once, before the details
+    # Fix first, right after the verdict: the critical findings' remediation, each once,
+    # naming host and port; each host's "what to do first" points at it
+    fix = page[page.index("Fix first") : page.index("<table>")]
+    assert "<li>198.51.100.7 5000/tcp (DSM003; critical): remediation of DSM003</li>" in fix
+    assert page.index("Verdict") < page.index("Fix first") < page.index("198.51.100.7 (nas")
     first = page[page.index("What to do first") : page.index("<table>", page.index("Findings"))]
-    assert "remediation of DSM003 (DSM003 on 5000/tcp)" in first
+    assert "Fix first 2 above (DSM003 on 5000/tcp)" in first
     assert page.count("remediation of DSM003") == 1
     assert "<strong>TLS001</strong>: remediation of TLS001" in page  # the rest, once
     assert "<td>Synology DSM 4.3-3810 (DS1512+)</td>" in page and "<td>NAS</td>" in page
