@@ -149,9 +149,9 @@ class HttpObservation:
     their own rules); ``management_hints`` the single-marker possibilities, notes only.
     ``also_plain_http`` is True when ``scheme`` is https and the same port served the console
     over plain HTTP as well (one port speaking both, as CUPS 2.4 does on 631).
-    ``login_prompt`` is the ``WWW-Authenticate`` challenge (made printable, cut) when the page a
-    visitor lands on answered 401 with one: the port asks for a password before it shows
-    anything. None when it did not, or when that was not seen.
+    ``login_prompt`` says what asked a visitor for a password on the page they land on (made
+    printable, cut): ``WWW-Authenticate: <challenge>`` for a 401, ``a password field in the
+    page at <path>`` for a login form. None when nothing did, or when that was not seen.
     """
 
     scheme: str

@@ -97,8 +97,12 @@ _LOCATION = "exposure_audit.location"
 _RAW_HEADERS = "exposure_audit.raw_headers"
 # Certificate subjects and issuers longer than this are cut (a hostile one may be 60 KiB).
 _MAX_NAME = 1024
-# Characters of a WWW-Authenticate challenge kept (the scheme and realm come first).
+# Characters of a login prompt's description kept (a challenge's scheme and realm come first).
 _MAX_CHALLENGE = 160
+# An <input> whose type is password, in the first _LOGIN_SCAN characters of a page; the
+# attribute run is bounded, so a hostile page costs linear time.
+_PASSWORD_FIELD = re.compile(r"""<input\b[^>]{0,256}?\btype\s*=\s*["']?password\b""", re.IGNORECASE)
+_LOGIN_SCAN = 128 * 1024
 
 
 @dataclass(frozen=True)
@@ -1089,11 +1093,15 @@ def _paths(pages: Sequence[_Fetched]) -> set[str]:
 
 
 def _login_prompt(response: HttpResponse) -> str | None:
-    """The authentication challenge of a 401 answer, printable and cut; None for any other."""
+    """What on the landing page asks for a password, printable and cut: a 401's challenge
+    (``WWW-Authenticate: Basic realm="..."``) or a password field in a 2xx page (``a password
+    field in the page at /login``); None when neither is there."""
     challenge = response.headers.get("www-authenticate")
-    if response.status != 401 or challenge is None:
-        return None
-    return printable(challenge.strip(), _MAX_CHALLENGE) or None
+    if response.status == 401 and challenge is not None and challenge.strip():
+        return printable(f"WWW-Authenticate: {challenge.strip()}", _MAX_CHALLENGE)
+    if 200 <= response.status < 300 and _PASSWORD_FIELD.search(response.body, 0, _LOGIN_SCAN):
+        return printable(f"a password field in the page at {response.path}", _MAX_CHALLENGE)
+    return None
 
 
 def _kept_headers(response: httpx.Response) -> dict[str, str]:

@@ -4,8 +4,9 @@ The HTTP probe leaves a :class:`~exposure_audit.observations.ManagementObservati
 where two independent catalog markers matched (:mod:`exposure_audit.mgmt`). MGMT001 fires for
 such a console served over plain HTTP (critical), MGMT002 over HTTPS (high); either is critical
 whatever the scheme when the probe saw the console act without a login (its evidence is in the
-finding). MGMT004 fires for a password prompt (HTTP 401) that nothing identified: what a
-console with a login looks like when it hides its name (Syncthing with a GUI password).
+finding). MGMT004 fires for a password prompt (an HTTP 401 challenge, or a password field on
+the landing page) that nothing identified: what a console with a login looks like when the
+catalog does not know it or it hides its name (Syncthing with a GUI password).
 MGMT003, known-exploited versions, lives in :mod:`.mgmt_exploited`.
 
 A port that speaks TLS and plain HTTP alike (CUPS 2.4 on 631) and served the console over
@@ -132,8 +133,9 @@ def _default_port_owners() -> dict[int, tuple[str, ...]]:
 
 
 def _check_login_prompt(host: HostObservation, now: datetime) -> Iterator[Match]:
-    """A password prompt (401 with a challenge) that nothing identified: medium on a port a
-    management product uses by default, low elsewhere (often a password-protected site)."""
+    """A password prompt (a 401 challenge, or a password field on the landing page) that
+    nothing identified: medium on a port a management product uses by default, low elsewhere
+    (often a password-protected site)."""
     owners = _default_port_owners()
     for service in host.open_services():
         http = service.http
@@ -142,8 +144,8 @@ def _check_login_prompt(host: HostObservation, now: datetime) -> Iterator[Match]
         if http.management is not None or http.dsm is not None or http.srm:
             continue  # identified: MGMT001/MGMT002 or the DSM rules judge it
         evidence = (
-            f"{service.port}/tcp answers {http.scheme.upper()} 401 with "
-            f"WWW-Authenticate: {http.login_prompt}; the product was not identified"
+            f"{service.port}/tcp answers {http.scheme.upper()} with a password prompt "
+            f"({http.login_prompt}); the product was not identified"
         )
         if http.scheme == "http":
             evidence += "; over plain HTTP the password would cross the Internet in clear text"
@@ -210,11 +212,12 @@ REGISTERED: tuple[Registered, ...] = (
             "MGMT004",
             "Password prompt of an unidentified web interface reachable",
             Severity.MEDIUM,
-            "A port answers with an HTTP password prompt (401 and a WWW-Authenticate "
-            "challenge) and shows nothing else, so the scanner cannot tell what it guards. "
-            "A prompt is how most management interfaces greet a stranger (routers, cameras, "
-            "NAS boxes, BMCs; Syncthing's GUI with a password looks exactly like this), and "
-            "every password on the Internet is guessed at. Medium on a port that a "
+            "A port answers with a password prompt (a 401 and its WWW-Authenticate "
+            "challenge, or a login page with a password field) and nothing names the product, "
+            "so the scanner cannot tell what it guards. A prompt is how most management "
+            "interfaces greet a stranger (routers, cameras, NAS boxes, BMCs; Syncthing's GUI "
+            "with a password shows nothing else), and every password on the Internet is "
+            "guessed at. Medium on a port that a "
             "management product uses by default, low elsewhere, where it is often a "
             "password-protected site. Not identified is not safe: the product behind it "
             "keeps its own flaws.",

@@ -215,3 +215,27 @@ def test_every_request_is_a_read_only_get(corpus: Lab) -> None:
     paths = {r.split(b" ")[1].decode() for r in server.requests}
     assert "/synohdpack/synohdpack.version" in paths
     assert not any("login" in p or "auth.cgi" in p for p in paths)
+
+
+def test_a_login_form_is_seen_and_a_page_of_half_open_inputs_is_not_one() -> None:
+    def page(body: bytes):  # type: ignore[no-untyped-def]
+        async def handle(
+            reader: asyncio.StreamReader, writer: asyncio.StreamWriter, s: Server
+        ) -> None:
+            await read_request(reader, s)
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {len(body)}"
+            writer.write(head.encode() + b"\r\n\r\n" + body)
+            await writer.drain()
+
+        return handle
+
+    with serve(page(b"<form><input type='password' name=p></form>")) as server:
+        result = probe(server.host, server.port)
+    assert result.http is not None
+    assert result.http.login_prompt == "a password field in the page at /"
+    # A hostile megabyte of unclosed <input tags: scanned within its bound, no prompt
+    with serve(page(b"<input " * 150_000)) as server:
+        started = time.monotonic()
+        result = probe(server.host, server.port)
+    assert result.http is not None and result.http.login_prompt is None
+    assert time.monotonic() - started < FAST.request_timeout * 2

@@ -12,6 +12,12 @@ from ..cli.runner import run_cli
 from .sample_server import serve_samples
 
 NET = "127.214.0."
+# A made-up appliance's login page: a form with a password field, no product named.
+_ROUTER_LOGIN = (
+    "<!DOCTYPE html><html><head><title>Login</title></head><body>"
+    '<form method="post" action="/cgi-bin/login"><input name="user" type="text">'
+    "<INPUT NAME=pass TYPE=PASSWORD><button>Sign in</button></form></body></html>"
+)
 
 
 def _page(port: int, status: int, headers: list[list[str]], body: str) -> dict[str, Any]:
@@ -45,20 +51,27 @@ def test_a_password_prompt_nothing_identifies_is_reported_never_graded_clean(
 ) -> None:
     # Given: the prompt Syncthing's GUI shows with a password set (nothing else names it) on
     # its default port, a prompt whose realm carries terminal escapes on a port no console
-    # uses, and a plain page without a prompt on the same default port
-    syncthing_like, elsewhere, no_prompt = f"{NET}1", f"{NET}2", f"{NET}3"
+    # uses, a plain page without a prompt on the same default port, and a router's login
+    # form the catalog does not know, behind a redirect, on a console port
+    syncthing_like, elsewhere, no_prompt, router = (f"{NET}{i}" for i in (1, 2, 3, 5))
+    form = _page(8080, 200, [], _ROUTER_LOGIN)
+    form["status"], form["headers"], form["body"] = 302, [["Location", "/login.htm"]], ""
+    form["paths"] = {"/login.htm": {"status": 200, "headers": [], "body": _ROUTER_LOGIN}}
     placed = {
         syncthing_like: _prompt(8384, 'Basic realm="Authorization Required"'),
         elsewhere: _prompt(18080, 'Basic realm="\x1b[2J\x1b[31mvault"'),
         no_prompt: _page(8384, 200, [], "<html><title>hello</title>hello</html>"),
+        router: form,
     }
     # When one real scan audits them
-    hosts = _scan(tmp_path, placed, "8384,18080")
+    hosts = _scan(tmp_path, placed, "8080,8384,18080")
 
     # Then the default port's prompt is medium, names the product whose port it is and warns
     # that its password would travel in clear text
     (service,) = [s for s in hosts[syncthing_like]["services"] if s["port"] == 8384]
-    assert service["http"]["login_prompt"] == 'Basic realm="Authorization Required"'
+    assert (
+        service["http"]["login_prompt"] == 'WWW-Authenticate: Basic realm="Authorization Required"'
+    )
     assert service["management"] is None
     (finding,) = [f for f in hosts[syncthing_like]["findings"] if f["rule"] == "MGMT004"]
     assert (finding["severity"], finding["port"]) == ("medium", 8384)
@@ -76,6 +89,13 @@ def test_a_password_prompt_nothing_identifies_is_reported_never_graded_clean(
 
     # and a page that asks for nothing gets no MGMT004
     assert "MGMT004" not in [f["rule"] for f in hosts[no_prompt]["findings"]]
+
+    # and the unknown router's login form is a prompt too, on the page the redirect led to
+    (service,) = [s for s in hosts[router]["services"] if s["port"] == 8080]
+    assert service["http"]["login_prompt"] == "a password field in the page at /login.htm"
+    (finding,) = [f for f in hosts[router]["findings"] if f["rule"] == "MGMT004"]
+    assert finding["severity"] == "medium"  # 8080 is a console's default port
+    assert "a password field in the page at /login.htm" in finding["evidence"]
 
 
 def test_the_table_tells_what_to_do_about_a_prompt(tmp_path: Path) -> None:

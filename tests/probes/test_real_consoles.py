@@ -527,7 +527,7 @@ def test_syncthing_gui_acts_without_a_login_only_without_a_gui_password(
         # password prompt on Syncthing's default port, never a clean port.
         assert service["http"]["status_code"] == 401
         assert service["management"] is None
-        assert service["http"]["login_prompt"].startswith("Basic realm=")
+        assert service["http"]["login_prompt"].startswith("WWW-Authenticate: Basic realm=")
         assert sorted(r for r in rules if r.startswith("MGMT")) == ["MGMT004"]
         assert rules["MGMT004"]["severity"] == "medium"
         assert "default port of Syncthing GUI" in rules["MGMT004"]["evidence"]

@@ -128,7 +128,7 @@ def _prompted(
         management=management,
         management_hints=hints,
         dsm=dsm,
-        login_prompt='Basic realm="Authorization Required"',
+        login_prompt='WWW-Authenticate: Basic realm="Authorization Required"',
     )
     service = ServiceObservation(port, "tcp", "open", scheme, http=http)
     return HostObservation("198.51.100.7", AddressFamily.IPV4, services=(service,))
