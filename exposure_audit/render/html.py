@@ -43,14 +43,17 @@ from ..report import HostReport, Report
 from ..text import plural, printable
 from ._view import (
     DIFF_SECTIONS,
+    FIX_FIRST_SHOWN,
     Action,
     acceptance_state,
+    action_places,
     appeared_or_vanished,
     change_finding,
     diff_entries,
     diff_runs,
     endpoint,
     first_actions,
+    fix_first,
     hint_text,
     name_remarks,
     reachability_changes,
@@ -155,6 +158,7 @@ def _when(moment: datetime) -> str:
 
 def _report_view(report: Report) -> dict[str, Any]:
     counts = report.severity_counts()
+    actions = fix_first(report)
     return {
         "tool_version": report.tool_version,
         "grade": report.grade.value,
@@ -181,6 +185,18 @@ def _report_view(report: Report) -> dict[str, Any]:
         "interrupted": report.interrupted,
         "vantages": ", ".join(report.vantages),
         "vantage_count": len(report.vantages),
+        "fix_first": [_fix_view(a) for a in actions[:FIX_FIRST_SHOWN]],
+        "fix_first_more": max(len(actions) - FIX_FIRST_SHOWN, 0),
+    }
+
+
+def _fix_view(action: Action) -> dict[str, Any]:
+    """One entry of the run's "fix first" list: the remediation, where (host and port) and
+    which rules, as the table's list says it."""
+    return {
+        "text": action.text,
+        "severity": action.severity.label,
+        "places": f"{action_places(action)}; {', '.join(action.rules)}",
     }
 
 
@@ -224,7 +240,7 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
         "grade_class": _grade_class(host.grade),
         "status": doc["status"],
         "counts": [{"severity": k, "count": v} for k, v in counts.items() if v],
-        "first": [_action_view(a) for a in first],
+        "first": [_action_view(a, _listed(a, report)) for a in first],
         "services": [
             _service_view(s, report.started_at, service, host)
             for s, service in zip(doc["services"], reported_services(host.observation), strict=True)
@@ -237,13 +253,25 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
     }
 
 
-def _action_view(action: Action) -> dict[str, Any]:
-    """One step of a host's "what to do first": the remediation and where each rule applies."""
+def _action_view(action: Action, listed: int | None = None) -> dict[str, Any]:
+    """One step of a host's "what to do first": the remediation and where each rule applies;
+    ``listed``, the number of the run's "fix first" entry that holds it (its text is then not
+    repeated: the step points there)."""
     return {
         "text": action.text,
         "severity": action.severity.label,
         "places": action.rule_places(),
+        "listed": listed,
     }
+
+
+def _listed(action: Action, report: Report) -> int | None:
+    """The number of the run's "fix first" entry covering ``action``, None when not listed."""
+    ids = {f.id for f in action.findings}
+    for number, entry in enumerate(fix_first(report)[:FIX_FIRST_SHOWN], 1):
+        if ids & {f.id for f in entry.findings}:
+            return number
+    return None
 
 
 def _service_view(

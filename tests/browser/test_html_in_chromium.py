@@ -148,11 +148,19 @@ def test_the_demo_lab_report_shows_grade_f_the_dsm43_host_first_and_a_trend(
     assert remediation.is_visible()
     step = re.search(r"step (\d) of “What to do first” above", remediation.inner_text())
     assert step is not None, remediation.inner_text()
-    # and the card opens with what to do first, the SynoLocker remediation at that step
+    # and the card opens with what to do first; that step points at the run's "fix first"
+    # list, and following the link shows the SynoLocker remediation there
     steps = first.locator(".first-steps li")
     steps.first.scroll_into_view_if_needed()
     assert steps.first.is_visible()
-    assert rule_by_id("DSM003").remediation in steps.nth(int(step[1]) - 1).inner_text()
+    pointer = steps.nth(int(step[1]) - 1)
+    listed = re.search(r"Fix first (\d) above \(DSM003 on", pointer.inner_text())
+    assert listed is not None, pointer.inner_text()
+    pointer.locator("a").click()
+    entry = page.locator("#fix-first li").nth(int(listed[1]) - 1)
+    assert entry.is_visible()
+    assert rule_by_id("DSM003").remediation in entry.inner_text()
+    assert f"{DSM43} 5000/tcp, 5001/tcp" in entry.inner_text()
 
     # The trend chart: one bar per stored run, oldest first, each with the run's grade
     chart = page.locator("#trend-chart")

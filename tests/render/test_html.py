@@ -258,13 +258,18 @@ def test_host_cards_come_worst_first_with_status_services_and_findings() -> None
     assert "Synology DiskStation telnetd" in nas
     assert "22/tcp" not in nas  # closed ports are not services
     assert "Synology default certificate; expired 2019-01-01" in nas
-    # What to do first opens the card: the worst findings' remediation, each once; the
-    # findings below point at their step instead of repeating it
+    # The run's "fix first" list follows the verdict: the worst findings' remediation, each
+    # once, naming host, port and rules
+    fix = html[html.index('id="fix-first"') : html.index('id="host-198.51.100.7"')]
+    assert re.findall(r"remediation of (\w+)", fix) == ["DSM001", "DSM003", "SVC001"]
+    assert "(198.51.100.7 5000/tcp; DSM003)" in fix
+    # What to do first opens the card and points at the list's entries; the findings below
+    # point at their step instead of repeating it
     first = nas[nas.index("What to do first") : nas.index("Open services")]
-    assert re.findall(r"remediation of (\w+)", first) == ["DSM001", "DSM003", "SVC001"]
+    assert re.findall(r'<a href="#fix-first">Fix first (\d)</a> above', first) == ["1", "2", "3"]
     assert re.search(r'data-rule="DSM003".*step 2 of “What to do first” above', nas, re.S)
     assert re.search(r'data-rule="TLS001".*remediation of TLS001', nas, re.S)
-    assert nas.count("remediation of DSM003") == 1
+    assert html.count("remediation of DSM003") == 1
     assert '<td data-label="category"><strong class="nowrap">NAS</strong></td>' in nas
     assert 'status-complete">complete' in nas
     assert 'status-incomplete">incomplete' in html
