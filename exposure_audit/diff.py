@@ -173,6 +173,14 @@ class ReportDiff:
             or self.old_grade != self.new_grade
         )
 
+    def states(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        """Each finding of the new run by id: ``new``, ``changed`` or ``unchanged``, and what
+        changed in words (empty unless changed)."""
+        states = {c.id: ("unchanged", c.changes) for c in self.unchanged}
+        states.update({c.id: ("changed", c.changes) for c in self.changed})
+        states.update({c.id: ("new", c.changes) for c in self.new})
+        return states
+
     def worsened(self) -> list[FindingChange]:
         """New findings and changed ones whose severity went up."""
         return [c for c in (*self.new, *self.changed) if c.worsened]

@@ -106,13 +106,19 @@ def render_html(
     deterministic: the same arguments give the same bytes. Never raises for any report value.
     """
     env = _environment()
+    # Each listed action's finding ids, numbered as the run's "fix first" list shows them.
+    listed = {
+        f.id: number
+        for number, action in enumerate(fix_first(report)[:FIX_FIRST_SHOWN], 1)
+        for f in action.findings
+    }
     css = env.get_template("report.css").render()
     digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
     return env.get_template("report.html").render(
         css=Markup(css),  # noqa: S704 - the package's own stylesheet: no target text in it
         style_hash=f"sha256-{digest}",
         report=_report_view(report),
-        hosts=[_host_view(h, report) for h in report.hosts_by_risk()],
+        hosts=[_host_view(h, report, listed) for h in report.hosts_by_risk()],
         chart=_chart(trend) if trend else None,
         diff=_diff_view(diff) if diff is not None else None,
     )
@@ -218,7 +224,7 @@ def _grade_class(grade: Grade | None) -> str:
 # -- hosts ----------------------------------------------------------------------------------
 
 
-def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
+def _host_view(host: HostReport, report: Report, listed: Mapping[str, int]) -> dict[str, Any]:
     doc = host_dict(host)
     counting = sorted(
         (f for f in host.findings if f.counts), key=lambda f: (-f.severity, f.rule, f.port)
@@ -240,7 +246,10 @@ def _host_view(host: HostReport, report: Report) -> dict[str, Any]:
         "grade_class": _grade_class(host.grade),
         "status": doc["status"],
         "counts": [{"severity": k, "count": v} for k, v in counts.items() if v],
-        "first": [_action_view(a, _listed(a, report)) for a in first],
+        "first": [
+            _action_view(a, min((listed[f.id] for f in a.findings if f.id in listed), default=None))
+            for a in first
+        ],
         "services": [
             _service_view(s, report.started_at, service, host)
             for s, service in zip(doc["services"], reported_services(host.observation), strict=True)
@@ -263,15 +272,6 @@ def _action_view(action: Action, listed: int | None = None) -> dict[str, Any]:
         "places": action.rule_places(),
         "listed": listed,
     }
-
-
-def _listed(action: Action, report: Report) -> int | None:
-    """The number of the run's "fix first" entry covering ``action``, None when not listed."""
-    ids = {f.id for f in action.findings}
-    for number, entry in enumerate(fix_first(report)[:FIX_FIRST_SHOWN], 1):
-        if ids & {f.id for f in entry.findings}:
-            return number
-    return None
 
 
 def _service_view(

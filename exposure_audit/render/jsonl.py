@@ -66,7 +66,7 @@ def render_jsonl(report: Report, run_id: int | None = None, diff: ReportDiff | N
     the run was not stored): ``vulnerability.report_id`` and ``exposure_audit.run.id``.
     ``diff`` (``--compare``: the changes since an earlier run) adds ``exposure_audit.change``
     to each finding: ``new``, ``changed`` (with what changed) or ``unchanged`` since that run."""
-    changes = _changes(diff)
+    changes = diff.states() if diff is not None else {}
     lines = []
     for host in report.hosts:
         for finding in host.findings:
@@ -80,21 +80,6 @@ def render_jsonl(report: Report, run_id: int | None = None, diff: ReportDiff | N
                 }
             lines.append(json.dumps(event, ensure_ascii=True, sort_keys=False))
     return "".join(line + "\n" for line in lines)
-
-
-def _changes(diff: ReportDiff | None) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """Finding id to (``new``/``changed``/``unchanged``, what changed in words)."""
-    if diff is None:
-        return {}
-    marks: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for status, found in (
-        ("new", diff.new),
-        ("changed", diff.changed),
-        ("unchanged", diff.unchanged),
-    ):
-        for change in found:
-            marks.setdefault(change.id, (status, change.changes))
-    return marks
 
 
 def _event(

@@ -50,7 +50,7 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _headline(report: Report) -> list[str]:
+def _headline(report: Report, fix: list[str]) -> list[str]:
     counts = report.severity_counts()
     incomplete = len(report.incomplete_hosts())
     state = run_state(report)
@@ -60,7 +60,7 @@ def _headline(report: Report) -> list[str]:
         "",
         f"**Verdict**: {md_text(verdict(report), 2000)}",
         "",
-        *_fix_first(report)[0],
+        *fix,
         f"{plural(len(report.hosts), 'host')}, {incomplete} incomplete; "
         f"scanned {timestamp(report.started_at)} to {timestamp(report.finished_at)} "
         f"by exposure-audit {md_text(report.tool_version, 40)}; "
@@ -261,8 +261,8 @@ def _host_block(host: HostReport, numbered: dict[frozenset[str], int]) -> list[s
 
 def render_markdown(report: Report) -> str:
     """The report as one Markdown document (CommonMark with GFM tables), hosts worst first."""
-    lines = _headline(report)
-    _, numbered = _fix_first(report)
+    fix, numbered = _fix_first(report)
+    lines = _headline(report, fix)
     for host in report.hosts_by_risk():
         lines += ["", *_host_block(host, numbered)]
     return "\n".join(lines) + "\n"

@@ -78,10 +78,7 @@ def render_compared(
 
 def _states(diff: ReportDiff) -> dict[str, str]:
     """Finding id -> how it changed, for the findings of the new run."""
-    states = {c.id: "unchanged" for c in diff.unchanged}
-    states.update({c.id: "changed" for c in diff.changed})
-    states.update({c.id: "new" for c in diff.new})
-    return states
+    return {finding_id: state for finding_id, (state, _) in diff.states().items()}
 
 
 def _csv_with_changes(text: str, diff: ReportDiff | None) -> str:
