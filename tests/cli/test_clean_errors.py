@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ..servers import Server, read_request, serve
-from .runner import run_cli
+from .runner import run_cli, store_runs
 
 HOST = "127.145.1.1"  # the listener the stored runs saw
 QUIET = "127.145.1.9"  # nothing listens here: a scan of it finds nothing, quickly
@@ -45,21 +45,11 @@ def listener() -> Iterator[Server]:
         yield server
 
 
-def _scan(history: Path, server: Server) -> None:
-    done = run_cli(
-        "scan", HOST, "--allow-private", "-p", str(server.port), "--no-udp", "--no-upnp",
-        "--no-version-detection", "--history", str(history), "--format", "json", "-q",
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr
-
-
 @pytest.fixture(scope="module")
 def two_runs(listener: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A history store holding two complete runs (ids 1 and 2)."""
     history = tmp_path_factory.mktemp("two-runs") / "history.sqlite3"
-    _scan(history, listener)
-    _scan(history, listener)
-    return history
+    return store_runs(history, listener.host, listener.port)
 
 
 # -- issue 14 item 6: bad arguments ------------------------------------------------------------

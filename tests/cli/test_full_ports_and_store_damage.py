@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from ..servers import Server, read_request, serve
-from .runner import run_cli
+from .runner import run_cli, store_runs
 
 HOST = "127.145.3.1"
 
@@ -58,20 +58,10 @@ def test_a_full_port_scan_finds_the_one_listener(listener: Server, tmp_path: Pat
     assert listener.port in [s["port"] for s in host["services"]]
 
 
-def _scan(history: Path, server: Server) -> None:
-    done = run_cli(
-        "scan", HOST, "--allow-private", "-p", str(server.port), "--no-udp", "--no-upnp",
-        "--no-version-detection", "--history", str(history), "--format", "json", "-q",
-    )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr
-
-
 @pytest.fixture(scope="module")
 def two_runs(listener: Server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     history = tmp_path_factory.mktemp("store") / "history.sqlite3"
-    _scan(history, listener)
-    _scan(history, listener)
-    return history
+    return store_runs(history, listener.host, listener.port)
 
 
 def _damage_run(history: Path, run_id: int) -> None:
