@@ -218,6 +218,7 @@ class AuditRun(Protocol):
 
     on_host: Callable[[HostReport], None] | None
     errors: list[str]
+    progress: Progress
 
     async def run(self) -> Report: ...
 

@@ -316,6 +316,7 @@ def _run(
     # The last writes are not cut by a signal (the session runs deferred): it is honoured
     # once they are done.
     if recorder is not None:
+        auditor.progress.phase("writing the history")  # may wait for another writer's lock
         recorder.drain()
     if interrupts.received is not None and not outcome.interrupted:
         outcome.interrupted, outcome.interrupted_in = True, "writing the history"

@@ -195,7 +195,9 @@ def test_while_writing_the_history(
     # waits for it, so the scan ends while its history is still being written
     wait_for_run(history)
     with write_lock(history):
-        scan.wait_for("[1/1 hosts] host done")
+        # Once the audit says it is writing (the host is done): no race with the end of the
+        # scan itself, which a signal would interrupt instead
+        scan.wait_for("[1/1 hosts] writing the history")
         scan.send(signum)
         time.sleep(0.5)
         # the signal waits for the write in progress: the process is still there
@@ -242,7 +244,7 @@ def test_a_second_signal_stops_at_once_even_behind_a_locked_history(
     running.append(scan)
     wait_for_run(history)
     with write_lock(history):
-        scan.wait_for("[1/1 hosts] host done")
+        scan.wait_for("[1/1 hosts] writing the history")
         # The first signal waits for the history write, held up by the lock (30 s)...
         scan.send(signal.SIGINT)
         time.sleep(0.5)
